@@ -1,0 +1,164 @@
+//! Durations as journey files write them: `90s`, `15m`, `4h`, `30d`, `2w`.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A whole number of seconds, written with one unit suffix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Duration {
+    secs: u64,
+}
+
+/// Why a duration could not be read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    /// The text was empty.
+    #[error("empty duration")]
+    Empty,
+    /// The number part is missing or not a whole number.
+    #[error(
+        "`{0}` is not a duration: expected a whole number followed by a unit, like 90s, 15m, 4h, 30d or 2w"
+    )]
+    BadNumber(String),
+    /// The unit suffix is missing or unknown.
+    #[error(
+        "`{text}` has {problem}: use s (seconds), m (minutes), h (hours), d (days) or w (weeks)"
+    )]
+    BadUnit {
+        /// The whole text that was read.
+        text: String,
+        /// What is wrong with the unit.
+        problem: String,
+    },
+    /// The value does not fit in 64 bits of seconds.
+    #[error("`{0}` is too long a duration")]
+    Overflow(String),
+}
+
+impl Duration {
+    /// A duration of `secs` seconds.
+    pub const fn from_secs(secs: u64) -> Self {
+        Duration { secs }
+    }
+
+    /// The length in seconds.
+    pub const fn as_secs(self) -> u64 {
+        self.secs
+    }
+
+    /// Seconds per unit letter, or `None` for a letter that is not a unit.
+    pub fn unit_secs(unit: char) -> Option<u64> {
+        match unit {
+            's' => Some(1),
+            'm' => Some(60),
+            'h' => Some(3_600),
+            'd' => Some(86_400),
+            'w' => Some(604_800),
+            _ => None,
+        }
+    }
+}
+
+impl FromStr for Duration {
+    type Err = DurationError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Err(DurationError::Empty);
+        }
+        let digits_end = trimmed
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(trimmed.len());
+        let (number, unit) = trimmed.split_at(digits_end);
+        if number.is_empty() || unit.starts_with('.') {
+            return Err(DurationError::BadNumber(text.to_string()));
+        }
+        let bad_unit = |problem: String| DurationError::BadUnit {
+            text: text.to_string(),
+            problem,
+        };
+        let mut unit_chars = unit.chars();
+        let per_unit = match (unit_chars.next(), unit_chars.next()) {
+            (None, _) => return Err(bad_unit("no unit".to_string())),
+            (Some(u), None) => {
+                Duration::unit_secs(u).ok_or_else(|| bad_unit(format!("an unknown unit `{u}`")))?
+            }
+            (Some(_), Some(_)) => return Err(bad_unit(format!("an unknown unit `{unit}`"))),
+        };
+        let count: u64 = number
+            .parse()
+            .map_err(|_| DurationError::Overflow(text.to_string()))?;
+        count
+            .checked_mul(per_unit)
+            .map(Duration::from_secs)
+            .ok_or_else(|| DurationError::Overflow(text.to_string()))
+    }
+}
+
+impl fmt::Display for Duration {
+    /// Writes the largest unit that divides the duration exactly, so `5400s` prints as `90m`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (unit, per) in [('w', 604_800), ('d', 86_400), ('h', 3_600), ('m', 60)] {
+            if self.secs != 0 && self.secs % per == 0 {
+                return write!(f, "{}{unit}", self.secs / per);
+            }
+        }
+        write!(f, "{}s", self.secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_every_unit() {
+        for (text, secs) in [
+            ("90s", 90),
+            ("15m", 900),
+            ("4h", 14_400),
+            ("30d", 2_592_000),
+            ("2w", 1_209_600),
+        ] {
+            assert_eq!(text.parse::<Duration>().unwrap().as_secs(), secs, "{text}");
+        }
+    }
+
+    #[test]
+    fn rejects_bad_text_with_a_reason() {
+        assert_eq!("".parse::<Duration>(), Err(DurationError::Empty));
+        assert!(matches!(
+            "h".parse::<Duration>(),
+            Err(DurationError::BadNumber(_))
+        ));
+        assert!(matches!(
+            "1.5h".parse::<Duration>(),
+            Err(DurationError::BadNumber(_))
+        ));
+        assert!(matches!(
+            "4".parse::<Duration>(),
+            Err(DurationError::BadUnit { .. })
+        ));
+        assert!(matches!(
+            "4y".parse::<Duration>(),
+            Err(DurationError::BadUnit { .. })
+        ));
+        assert!(matches!(
+            "4hours".parse::<Duration>(),
+            Err(DurationError::BadUnit { .. })
+        ));
+        assert!(matches!(
+            "99999999999999999999w".parse::<Duration>(),
+            Err(DurationError::Overflow(_))
+        ));
+    }
+
+    #[test]
+    fn prints_the_largest_exact_unit() {
+        assert_eq!(Duration::from_secs(5400).to_string(), "90m");
+        assert_eq!(Duration::from_secs(86_400 * 14).to_string(), "2w");
+        assert_eq!(Duration::from_secs(61).to_string(), "61s");
+        assert_eq!(Duration::from_secs(0).to_string(), "0s");
+    }
+}
