@@ -16,23 +16,52 @@ pub enum DurationError {
     #[error("empty duration")]
     Empty,
     /// The number part is missing or not a whole number.
-    #[error(
-        "`{0}` is not a duration: expected a whole number followed by a unit, like 90s, 15m, 4h, 30d or 2w"
-    )]
+    #[error("`{0}` is not a duration: it must start with a whole number")]
     BadNumber(String),
-    /// The unit suffix is missing or unknown.
-    #[error(
-        "`{text}` has {problem}: use s (seconds), m (minutes), h (hours), d (days) or w (weeks)"
-    )]
+    /// The unit is missing, unknown, or a word such as `days`.
+    #[error("`{text}` is not a duration: {problem}")]
     BadUnit {
         /// The whole text that was read.
         text: String,
         /// What is wrong with the unit.
         problem: String,
+        /// The same duration written correctly, when the intent is clear (`30 days` → `30d`).
+        suggestion: Option<String>,
     },
     /// The value does not fit in 64 bits of seconds.
     #[error("`{0}` is too long a duration")]
     Overflow(String),
+}
+
+impl DurationError {
+    /// How to fix the text.
+    pub fn hint(&self) -> String {
+        match self {
+            DurationError::BadUnit {
+                suggestion: Some(s),
+                ..
+            } => format!("write {s}"),
+            _ => "durations look like 90s, 15m, 4h, 30d or 2w".to_string(),
+        }
+    }
+}
+
+/// The unit letter meant by a unit word, in English or French.
+fn unit_word(word: &str) -> Option<char> {
+    let word = word.to_lowercase();
+    let word = word.trim_end_matches('s');
+    Some(match word {
+        "" => return None,
+        one if one.len() == 1 && Duration::unit_secs(one.chars().next()?).is_some() => {
+            one.chars().next()?
+        }
+        "sec" | "second" | "seconde" => 's',
+        "min" | "mn" | "minute" => 'm',
+        "hour" | "hr" | "heure" => 'h',
+        "day" | "j" | "jour" => 'd',
+        "week" | "wk" | "semaine" | "sem" => 'w',
+        _ => return None,
+    })
 }
 
 impl Duration {
@@ -74,17 +103,26 @@ impl FromStr for Duration {
         if number.is_empty() || unit.starts_with('.') {
             return Err(DurationError::BadNumber(text.to_string()));
         }
+        let unit = unit.trim_start();
         let bad_unit = |problem: String| DurationError::BadUnit {
             text: text.to_string(),
             problem,
+            suggestion: unit_word(unit).map(|u| format!("{number}{u}")),
         };
         let mut unit_chars = unit.chars();
         let per_unit = match (unit_chars.next(), unit_chars.next()) {
-            (None, _) => return Err(bad_unit("no unit".to_string())),
-            (Some(u), None) => {
-                Duration::unit_secs(u).ok_or_else(|| bad_unit(format!("an unknown unit `{u}`")))?
+            (None, _) => {
+                return Err(bad_unit(
+                    "the unit is missing (s, m, h, d or w)".to_string(),
+                ));
             }
-            (Some(_), Some(_)) => return Err(bad_unit(format!("an unknown unit `{unit}`"))),
+            (Some(u), None) if unit.len() == trimmed.len() - number.len() => Duration::unit_secs(u)
+                .ok_or_else(|| bad_unit(format!("`{u}` is not a unit (s, m, h, d or w)")))?,
+            _ => {
+                return Err(bad_unit(format!(
+                    "the unit is one letter right after the number (s, m, h, d or w), not `{unit}`"
+                )));
+            }
         };
         let count: u64 = number
             .parse()
@@ -152,6 +190,21 @@ mod tests {
             "99999999999999999999w".parse::<Duration>(),
             Err(DurationError::Overflow(_))
         ));
+    }
+
+    #[test]
+    fn unit_words_get_a_suggestion() {
+        for (text, hint) in [
+            ("30 days", "write 30d"),
+            ("4 heures", "write 4h"),
+            ("2 semaines", "write 2w"),
+            ("15min", "write 15m"),
+            ("3j", "write 3d"),
+            ("4 h", "write 4h"),
+            ("4y", "durations look like 90s, 15m, 4h, 30d or 2w"),
+        ] {
+            assert_eq!(text.parse::<Duration>().unwrap_err().hint(), hint, "{text}");
+        }
     }
 
     #[test]

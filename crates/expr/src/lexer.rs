@@ -247,21 +247,16 @@ fn number_or_duration(word: &str, start: usize) -> Result<Tok, ExprError> {
             .map(Tok::Num)
             .ok_or_else(|| bad(format!("`{word}` is not a number"))),
         Some(i) => {
-            let (number, unit) = word.split_at(i);
+            let number = &word[..i];
             if number.contains('.') || number.starts_with('-') {
                 return Err(
                     bad(format!("`{word}`: durations are positive whole numbers"))
                         .with_hint("write 90m rather than 1.5h"),
                 );
             }
-            word.parse::<Duration>().map(Tok::Duration).map_err(|e| {
-                let error = bad(e.to_string());
-                match unit {
-                    "j" => error.with_hint("days are written d, e.g. 30d"),
-                    "min" | "mn" => error.with_hint("minutes are written m, e.g. 15m"),
-                    _ => error,
-                }
-            })
+            word.parse::<Duration>()
+                .map(Tok::Duration)
+                .map_err(|e| bad(e.to_string()).with_hint(e.hint()))
         }
     }
 }
@@ -328,6 +323,7 @@ mod tests {
             ("!a", "not"),
             ("count(x, 1.5h)", "90m"),
             ("count(x, 30j)", "30d"),
+            ("count(x, 15min)", "15m"),
             ("a + 1", "arithmetic"),
             ("'open", "closing"),
         ] {
