@@ -1,0 +1,72 @@
+//! One module per subcommand.
+
+mod init;
+mod map;
+mod validate;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use parcours_journey::{Journey, Loaded, load_file, load_str};
+
+use crate::cli::{Cli, Command};
+
+/// Runs the command; `Err` is reserved for failures outside the user's journey file.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Validate { file, format } => validate::run(&file, format),
+        Command::Init {
+            template,
+            dir,
+            force,
+            list,
+            format,
+        } => init::run(&template, &dir, force, list, format),
+        Command::Map {
+            file,
+            template,
+            output,
+            format,
+        } => map::run(&file, template.as_deref(), &output, format),
+    }
+}
+
+/// Loads a journey file, with a message that says what to do when it is missing.
+fn load(path: &Path) -> anyhow::Result<Loaded> {
+    if !path.exists() {
+        anyhow::bail!(
+            "{} does not exist; create one with `parcours init` (see `parcours init --list`)",
+            path.display()
+        );
+    }
+    load_file(path).with_context(|| format!("cannot load {}", path.display()))
+}
+
+/// Loads a built-in template as a journey.
+fn load_template(name: &str) -> anyhow::Result<Loaded> {
+    let template = parcours_journey::template(name).with_context(|| {
+        let names: Vec<&str> = parcours_journey::TEMPLATES.iter().map(|t| t.name).collect();
+        format!("unknown template `{name}`; templates: {}", names.join(", "))
+    })?;
+    Ok(load_str(
+        &format!("<template {name}>"),
+        template.journey(),
+        None,
+    ))
+}
+
+/// Counts of what a journey declares, for summaries.
+fn summary(journey: &Journey) -> serde_json::Value {
+    serde_json::json!({
+        "id": journey.id,
+        "name": journey.name,
+        "kind": journey.kind,
+        "stages": journey.stages.len(),
+        "touchpoints": journey.touchpoints.len(),
+        "personas": journey.personas.len(),
+        "kpis": journey.kpis.len(),
+        "segments": journey.segments.len(),
+        "plays": journey.plays.len(),
+    })
+}
