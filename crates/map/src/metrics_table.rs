@@ -3,6 +3,12 @@
 /// Units per em of the advances below.
 pub(crate) const UNITS_PER_EM: f64 = 2048.0;
 
+/// Highest ink above the baseline of any covered glyph, Book or Bold.
+pub(crate) const INK_TOP: f64 = 1938.0;
+
+/// Lowest ink below the baseline of any covered glyph, Book or Bold.
+pub(crate) const INK_BOTTOM: f64 = 511.0;
+
 /// (code point, Book advance, Bold advance), sorted by code point.
 #[rustfmt::skip]
 pub(crate) const ADVANCES: [(u32, u16, u16); 362] = [

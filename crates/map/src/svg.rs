@@ -3,7 +3,6 @@
 use std::fmt::Write as _;
 
 use crate::scene::{Item, Rect, Scene};
-use crate::text::ASCENT;
 
 /// Font stack: the font the layout was measured with first, then no-wider fallbacks.
 pub(crate) const FONT_FAMILY: &str =
@@ -93,13 +92,13 @@ pub(crate) fn write(scene: &Scene, title: &str) -> String {
                     out,
                     r#"<text x="{}" y="{}" font-size="{}"{weight}{halo} fill="{}" data-box="{}">"#,
                     n(t.x),
-                    n(t.top + ASCENT * t.font.size),
+                    n(t.top + t.font.ascent()),
                     n(t.font.size),
                     t.fill,
                     data_box(&t.within)
                 );
                 for (i, line) in t.lines.iter().enumerate() {
-                    let y = t.top + ASCENT * t.font.size + i as f64 * t.font.line_height();
+                    let y = t.top + t.font.ascent() + i as f64 * t.font.line_height();
                     let _ = write!(
                         out,
                         r#"<tspan x="{}" y="{}">{}</tspan>"#,

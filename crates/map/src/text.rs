@@ -4,12 +4,16 @@
 //! DejaVu Sans (see `tools/font_metrics.py`); the viewer's fallback fonts (Verdana, Arial)
 //! are no wider, so text measured here never overflows its box.
 
-use crate::metrics_table::{ADVANCES, UNITS_PER_EM};
+use crate::metrics_table::{ADVANCES, INK_BOTTOM, INK_TOP, UNITS_PER_EM};
 
-/// Height above the baseline, in em (DejaVu Sans `hhea.ascent`).
-pub const ASCENT: f64 = 1901.0 / UNITS_PER_EM;
-/// Depth below the baseline, in em (DejaVu Sans `hhea.descent`).
-pub const DESCENT: f64 = 483.0 / UNITS_PER_EM;
+/// Height above the baseline, in em: the highest ink of any glyph the map may draw.
+/// Accented capitals (`É`) rise above the font's nominal ascent and browsers include that
+/// ink in a text's box.
+pub const ASCENT: f64 = INK_TOP / UNITS_PER_EM;
+/// Depth below the baseline, in em: the lowest ink of any glyph the map may draw.
+pub const DESCENT: f64 = INK_BOTTOM / UNITS_PER_EM;
+/// Browsers snap a text box's edges to whole pixels; one pixel above and below absorbs it.
+const PIXEL_SNAP: f64 = 1.0;
 /// Distance between baselines, in em.
 pub const LINE_SPACING: f64 = 1.3;
 /// Wrapping keeps this share of the width free, for rounding in renderers.
@@ -40,11 +44,21 @@ impl Font {
         self.size * LINE_SPACING
     }
 
+    /// Space reserved from the top of a block to its first baseline.
+    pub fn ascent(self) -> f64 {
+        self.size * ASCENT + PIXEL_SNAP
+    }
+
     /// Height of a block of `lines` lines, from the top of the first to the bottom of the last.
     pub fn block_height(self, lines: usize) -> f64 {
         match lines {
             0 => 0.0,
-            n => (n - 1) as f64 * self.line_height() + self.size * (ASCENT + DESCENT),
+            n => {
+                (n - 1) as f64 * self.line_height()
+                    + self.ascent()
+                    + self.size * DESCENT
+                    + PIXEL_SNAP
+            }
         }
     }
 }
