@@ -546,10 +546,27 @@ mod tests {
         })
     }
 
-    fn errors(text: &str, scope: for<'a> fn(Names<'a>) -> Scope<'a>) -> Vec<String> {
-        with_names(|names| match compile(text, &scope(names)) {
-            Ok(_) => Vec::new(),
-            Err(errors) => errors.into_iter().map(|e| e.message).collect(),
+    /// Where an expression is written, which decides its scope.
+    #[derive(Clone, Copy)]
+    enum Place {
+        Enter,
+        Rule,
+        Segment,
+        Match,
+    }
+
+    fn errors(text: &str, place: Place) -> Vec<String> {
+        with_names(|names| {
+            let scope = match place {
+                Place::Enter => Scope::event(names),
+                Place::Rule => Scope::customer(names),
+                Place::Segment => Scope::customer(names).with_customer_state(),
+                Place::Match => Scope::event(names).without_touchpoint(),
+            };
+            match compile(text, &scope) {
+                Ok(_) => Vec::new(),
+                Err(errors) => errors.into_iter().map(|e| e.message).collect(),
+            }
         })
     }
 
@@ -581,7 +598,7 @@ mod tests {
     fn every_type_error_is_reported_not_just_the_first() {
         let found = errors(
             r#"event == 3 and count(event == "x") and last_seen > 30"#,
-            |n| Scope::event(n),
+            Place::Enter,
         );
         assert_eq!(
             found,
@@ -597,7 +614,7 @@ mod tests {
     fn references_are_checked_against_the_journey() {
         let found = errors(
             r#"stage == "purchse" or persona == "vip" or stage in ["loyalty", "churn"]"#,
-            |n| Scope::customer(n).with_customer_state(),
+            Place::Segment,
         );
         assert_eq!(
             found,
@@ -607,9 +624,10 @@ mod tests {
                 "unknown stage `churn`"
             ]
         );
-        let found = errors(r#"touchpoint == "newsleter" and channel == "fax""#, |n| {
-            Scope::event(n)
-        });
+        let found = errors(
+            r#"touchpoint == "newsleter" and channel == "fax""#,
+            Place::Enter,
+        );
         assert_eq!(
             found,
             vec!["unknown touchpoint `newsleter`", "unknown channel `fax`"]
@@ -618,23 +636,21 @@ mod tests {
 
     #[test]
     fn fields_are_only_read_where_they_mean_something() {
-        let customer = errors(r#"event == "purchase""#, |n| Scope::customer(n));
+        let customer = errors(r#"event == "purchase""#, Place::Rule);
         assert_eq!(
             customer,
             vec!["`event` belongs to one event, but this rule describes a customer"]
         );
-        let stage_in_enter = errors(r#"stage == "purchase""#, |n| Scope::event(n));
+        let stage_in_enter = errors(r#"stage == "purchase""#, Place::Enter);
         assert_eq!(stage_in_enter.len(), 1);
-        let touchpoint_in_match = errors(r#"channel == "email""#, |n| {
-            Scope::event(n).without_touchpoint()
-        });
+        let touchpoint_in_match = errors(r#"channel == "email""#, Place::Match);
         assert_eq!(
             touchpoint_in_match,
             vec!["a touchpoint's `match` cannot use `channel`"]
         );
-        let ahead = errors(r#"followed_by(event == "x", 1d)"#, |n| Scope::customer(n));
+        let ahead = errors(r#"followed_by(event == "x", 1d)"#, Place::Rule);
         assert_eq!(ahead.len(), 1);
-        let nested = errors(r#"count(count(event == "x") > 1) > 0"#, |n| Scope::event(n));
+        let nested = errors(r#"count(count(event == "x") > 1) > 0"#, Place::Enter);
         assert_eq!(
             nested,
             vec!["`count` cannot be used inside another history function"]
@@ -644,22 +660,22 @@ mod tests {
     #[test]
     fn root_must_be_a_condition() {
         assert_eq!(
-            errors(r#"count(event == "x")"#, |n| Scope::event(n)),
+            errors(r#"count(event == "x")"#, Place::Enter),
             vec!["the expression must be true or false, but this is a number"]
         );
-        assert_eq!(errors(r#""purchase""#, |n| Scope::event(n)).len(), 1);
+        assert_eq!(errors(r#""purchase""#, Place::Enter).len(), 1);
     }
 
     #[test]
     fn bad_regex_and_arity() {
         assert_eq!(
-            errors(r#"prop.url matches "(unclosed""#, |n| Scope::event(n)),
+            errors(r#"prop.url matches "(unclosed""#, Place::Enter),
             vec!["invalid regular expression: unclosed group"]
         );
         assert_eq!(
             errors(
                 r#"followed_by(event == "x") and count(event == "y", "3d") > 1"#,
-                |n| Scope::event(n)
+                Place::Enter
             ),
             vec![
                 "`followed_by` takes 2 arguments, not 1",
@@ -671,11 +687,11 @@ mod tests {
     #[test]
     fn membership_wants_a_homogeneous_literal_list() {
         assert_eq!(
-            errors(r#"event in ["a", 1]"#, |n| Scope::event(n)),
+            errors(r#"event in ["a", 1]"#, Place::Enter),
             vec!["this list mixes text and a number"]
         );
         assert_eq!(
-            errors(r#"event in prop.list"#, |n| Scope::event(n)),
+            errors(r#"event in prop.list"#, Place::Enter),
             vec!["`in` needs a list on its right"]
         );
     }

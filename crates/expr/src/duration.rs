@@ -104,10 +104,19 @@ impl FromStr for Duration {
             return Err(DurationError::BadNumber(text.to_string()));
         }
         let unit = unit.trim_start();
+        let months = matches!(
+            unit.to_lowercase().trim_end_matches('s'),
+            "month" | "moi" | "mo"
+        );
         let bad_unit = |problem: String| DurationError::BadUnit {
             text: text.to_string(),
             problem,
-            suggestion: unit_word(unit).map(|u| format!("{number}{u}")),
+            // Months vary in length; thirty days is what people mean in a journey window.
+            suggestion: if months {
+                number.parse::<u64>().ok().map(|n| format!("{}d", n * 30))
+            } else {
+                unit_word(unit).map(|u| format!("{number}{u}"))
+            },
         };
         let mut unit_chars = unit.chars();
         let per_unit = match (unit_chars.next(), unit_chars.next()) {
@@ -201,6 +210,8 @@ mod tests {
             ("15min", "write 15m"),
             ("3j", "write 3d"),
             ("4 h", "write 4h"),
+            ("6 months", "write 180d"),
+            ("3 mois", "write 90d"),
             ("4y", "durations look like 90s, 15m, 4h, 30d or 2w"),
         ] {
             assert_eq!(text.parse::<Duration>().unwrap_err().hint(), hint, "{text}");

@@ -1,8 +1,8 @@
 //! The indicators seed 001 names, ready to use with `builtin = "..."`.
 //!
 //! Each built-in expands to a [`Measure`](crate::Measure) whose parts (`numerator`,
-//! `denominator`, `events`, `property`) have defaults written in the condition language over
-//! the event names Parcours documents in `docs/events.md`; a KPI may override any part.
+//! `denominator`, `events`, `property`) have defaults written in the condition language;
+//! a KPI may override any part. `docs/journey-file.md` lists them.
 
 use crate::model::{Direction, Unit};
 

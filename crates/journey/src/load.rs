@@ -155,6 +155,18 @@ const PLAY_KEYS: [&str; 12] = [
 ];
 const WHEN_KEYS: [&str; 4] = ["enters", "stalled_in", "for", "event"];
 
+/// Every table of a journey file with the keys it accepts (`play.when` is the trigger table).
+pub const SECTION_KEYS: [(&str, &[&str]); 8] = [
+    ("journey", &JOURNEY_KEYS),
+    ("persona", &PERSONA_KEYS),
+    ("touchpoint", &TOUCHPOINT_KEYS),
+    ("stage", &STAGE_KEYS),
+    ("kpi", &KPI_KEYS),
+    ("segment", &SEGMENT_KEYS),
+    ("play", &PLAY_KEYS),
+    ("play.when", &WHEN_KEYS),
+];
+
 /// A value and where it was written.
 #[derive(Clone, Debug)]
 struct At<T> {
@@ -988,11 +1000,7 @@ impl<'a> Loader<'a> {
         self.check_keys(section, &KPI_KEYS);
         let builtin = if section.get("builtin").is_some() {
             let known: Vec<&str> = crate::builtin::BUILTINS.iter().map(|b| b.name).collect();
-            let chosen = self.choice(section, "builtin", &known, BuiltinKpi::from_name);
-            if chosen.is_none() {
-                return None;
-            }
-            chosen
+            Some(self.choice(section, "builtin", &known, BuiltinKpi::from_name)?)
         } else {
             None
         };
@@ -1415,7 +1423,7 @@ impl<'a> Loader<'a> {
             "enters" => {
                 let stage = self.text(&when, "enters")?;
                 self.reference(&stage, "stage", names.stages)
-                    .then(|| Trigger::Enters { stage: stage.value })
+                    .then_some(Trigger::Enters { stage: stage.value })
             }
             "stalled_in" => {
                 let stage = self.text(&when, "stalled_in")?;
@@ -1429,7 +1437,7 @@ impl<'a> Loader<'a> {
                     return None;
                 }
                 let after = self.duration(&when, "for")?;
-                known.then(|| Trigger::StalledIn {
+                known.then_some(Trigger::StalledIn {
                     stage: stage.value,
                     after,
                 })

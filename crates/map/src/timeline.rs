@@ -186,7 +186,7 @@ pub(crate) fn draw(scene: &mut Scene, journey: &Journey, labels: &Labels, top: f
         .filter_map(|stage| {
             let hours = stage.hours?;
             let (start, end) = spans(hours)[0];
-            let max_w = (end - start - 4.0).max(110.0).min(220.0);
+            let max_w = (end - start - 4.0).clamp(110.0, 220.0);
             let mut l = label(&stage.name, BAND_LABEL, start + max_w / 2.0, max_w, dark);
             l.left = start.min(right - l.width);
             Some(l)
