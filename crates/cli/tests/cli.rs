@@ -191,6 +191,52 @@ fn map_writes_svg_and_html() {
 }
 
 #[test]
+fn map_svg_of_every_template_is_xml_naming_every_stage() {
+    let dir = scratch("map-every");
+    for template in TEMPLATES {
+        assert!(
+            parcours(&dir, &["init", "--template", template, template])
+                .status
+                .success()
+        );
+        let svg = format!("{template}.svg");
+        let out = parcours(
+            &dir,
+            &["map", &format!("{template}/journey.toml"), "-o", &svg],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = std::fs::read_to_string(dir.join(&svg)).unwrap();
+        let doc = roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{template}: {e}"));
+        // Stage headers may wrap over several lines: compare without white space.
+        let squeeze = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+        let drawn: Vec<String> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("text"))
+            .map(|n| {
+                squeeze(
+                    &n.descendants()
+                        .filter(|d| d.is_text())
+                        .filter_map(|d| d.text())
+                        .collect::<String>(),
+                )
+            })
+            .collect();
+        let journey = parcours_journey::load_file(&dir.join(template).join("journey.toml"))
+            .unwrap()
+            .journey
+            .unwrap();
+        for (i, stage) in journey.stages.iter().enumerate() {
+            let wanted = squeeze(&format!("{}. {}", i + 1, stage.name));
+            assert!(
+                drawn.contains(&wanted),
+                "{template}: stage `{}` not drawn",
+                stage.name
+            );
+        }
+    }
+}
+
+#[test]
 fn map_draws_a_template_without_a_file() {
     let dir = scratch("map-template");
     let out = parcours(&dir, &["map", "--template", "training", "-o", "day.svg"]);
