@@ -1,7 +1,7 @@
 //! Lays a journey out as a [`Scene`]: header, personas, the day timeline for
 //! day-in-the-life maps, then the grid of stages (columns) and lanes (rows).
 
-use parcours_journey::{Channel, Journey, Kind, Stage, Trigger};
+use parcours_journey::{Channel, Journey, Kind, Kpi, Measure, Stage, Trigger};
 
 use crate::labels::Labels;
 use crate::scene::{Item, Rect, Scene};
@@ -260,6 +260,7 @@ enum Piece {
         details: Vec<String>,
         bar: &'static str,
         tint: &'static str,
+        tooltip: Option<String>,
     },
 }
 
@@ -315,6 +316,7 @@ impl Piece {
                 details,
                 bar,
                 tint,
+                tooltip,
             } => {
                 let card = Rect::new(x, y, w, height);
                 scene.rect(card, 6.0, tint, None);
@@ -341,6 +343,9 @@ impl Piece {
                         SMALL,
                         MUTED,
                     );
+                }
+                if let Some(text) = tooltip {
+                    scene.items.push(Item::Tooltip { rect: card, text });
                 }
             }
         }
@@ -436,6 +441,10 @@ fn pieces(lane: Lane, stage: &Stage, journey: &Journey, labels: &Labels) -> Vec<
                 details: Vec::new(),
                 bar: channel_color(t.channel),
                 tint: channel_tint(t.channel),
+                tooltip: t
+                    .matches
+                    .as_ref()
+                    .map(|m| format!("{}\nmatch: {}", t.name, m.source)),
             })
             .collect(),
         Lane::Actions => bullets(&stage.actions, inner, "#495057"),
@@ -472,6 +481,7 @@ fn pieces(lane: Lane, stage: &Stage, journey: &Journey, labels: &Labels) -> Vec<
                     details,
                     bar: kind_colors(journey.kind).1,
                     tint: "#f1f3f5",
+                    tooltip: Some(kpi_definition(k)),
                 }
             })
             .collect(),
@@ -495,6 +505,12 @@ fn pieces(lane: Lane, stage: &Stage, journey: &Journey, labels: &Labels) -> Vec<
                     details: wrap(&details, chip_inner, SMALL),
                     bar: channel_color(Channel::Email),
                     tint: channel_tint(Channel::Email),
+                    tooltip: Some(format!(
+                        "{}\nsubject: {}\ntemplate: {}",
+                        p.name,
+                        p.subject,
+                        p.template.display()
+                    )),
                 }
             })
             .collect(),
@@ -507,6 +523,49 @@ fn pieces(lane: Lane, stage: &Stage, journey: &Journey, labels: &Labels) -> Vec<
                 fill: MUTED,
             })
             .collect(),
+    }
+}
+
+/// How a KPI is computed, in the journey file's own terms.
+fn kpi_definition(kpi: &Kpi) -> String {
+    let how = match &kpi.measure {
+        Measure::EventRatio {
+            numerator,
+            denominator,
+        } => {
+            format!(
+                "events where {}\nover events where {}",
+                numerator.source, denominator.source
+            )
+        }
+        Measure::CustomerRatio {
+            numerator,
+            denominator,
+        } => {
+            format!(
+                "customers where {}\nover customers where {}",
+                numerator.source, denominator.source
+            )
+        }
+        Measure::Count { events } => format!("count of events where {}", events.source),
+        Measure::PerCustomer { events } => format!("events per customer where {}", events.source),
+        Measure::Mean { events, property } => format!(
+            "mean of prop.{property} over events where {}",
+            events.source
+        ),
+        Measure::Nps { events, property } => {
+            format!("NPS of prop.{property} over events where {}", events.source)
+        }
+        Measure::TimeSpent { events } => {
+            format!("session time from events where {}", events.source)
+        }
+        Measure::StageConversion => {
+            "customers reaching this stage over those reaching the previous one".to_string()
+        }
+    };
+    match kpi.builtin {
+        Some(builtin) => format!("{} ({})\n{how}", kpi.name, builtin.name()),
+        None => format!("{}\n{how}", kpi.name),
     }
 }
 
@@ -612,6 +671,13 @@ fn stage_headers(scene: &mut Scene, journey: &Journey, top: f64) -> f64 {
             STAGE,
             "#ffffff",
         );
+        let stage = &journey.stages[i];
+        if let Some(enter) = &stage.enter {
+            scene.items.push(Item::Tooltip {
+                rect: Rect::new(x, top, COL_W, height),
+                text: format!("{}\nenter: {}", stage.name, enter.source),
+            });
+        }
     }
     top + height + GAP
 }

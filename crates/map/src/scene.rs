@@ -112,6 +112,13 @@ pub enum Item {
         /// Dashed.
         dashed: bool,
     },
+    /// An invisible area that shows `text` when hovered (how a stage or KPI is measured).
+    Tooltip {
+        /// The area.
+        rect: Rect,
+        /// What to show.
+        text: String,
+    },
     /// A dot.
     Circle {
         /// Centre x.

@@ -130,6 +130,17 @@ pub(crate) fn write(scene: &Scene, title: &str) -> String {
                     n(*width)
                 );
             }
+            Item::Tooltip { rect, text } => {
+                let _ = writeln!(
+                    out,
+                    r#"<rect class="tip" x="{}" y="{}" width="{}" height="{}" fill="transparent"><title>{}</title></rect>"#,
+                    n(rect.x),
+                    n(rect.y),
+                    n(rect.w),
+                    n(rect.h),
+                    escape(text)
+                );
+            }
             Item::Circle { cx, cy, r, fill } => {
                 let _ = writeln!(
                     out,
