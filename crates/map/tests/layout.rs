@@ -162,11 +162,22 @@ fn hovering_explains_how_things_are_measured() {
     let digital = journey(parcours_journey::template("digital").unwrap().journey());
     let svg = render(&digital, Format::Svg);
     let doc = roxmltree::Document::parse(&svg).unwrap();
-    let tips: Vec<&str> = doc.descendants().filter(|n| n.has_tag_name("title")).filter_map(|n| n.text()).collect();
-    assert!(tips.contains(&"Achat\nenter: event in [\"add_to_cart\", \"checkout_started\"]"), "{tips:#?}");
-    assert!(tips.contains(&"Panier\nmatch: event in [\"add_to_cart\", \"cart_viewed\", \"coupon_applied\"]"));
+    let tips: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("title"))
+        .filter_map(|n| n.text())
+        .collect();
+    assert!(
+        tips.contains(&"Achat\nenter: event in [\"add_to_cart\", \"checkout_started\"]"),
+        "{tips:#?}"
+    );
+    assert!(tips.contains(
+        &"Panier\nmatch: event in [\"add_to_cart\", \"cart_viewed\", \"coupon_applied\"]"
+    ));
     assert!(tips.iter().any(|t| t.starts_with("Abandon panier (cart_abandonment)\nevents where event == \"add_to_cart\" and not followed_by")));
-    assert!(tips.iter().any(|t| t.starts_with("Relance panier abandonné\nsubject: Vous avez oublié quelque chose")));
+    assert!(tips.iter().any(|t| {
+        t.starts_with("Relance panier abandonné\nsubject: Vous avez oublié quelque chose")
+    }));
 }
 
 #[test]
