@@ -1,0 +1,1051 @@
+//! The Parcours embedded store.
+//!
+//! This crate owns everything under the data directory: events in immutable Parquet
+//! segments sorted by (customer, timestamp, key) that DuckDB, pandas or Spark read directly;
+//! identities, customers, the segment catalog and import history in SQLite; the key index
+//! that makes imports idempotent. It owns identity stitching ([`identity`]), because who an
+//! event belongs to is decided in the same transaction that stores it.
+//!
+//! An import ([`Store::begin_import`]) is all or nothing: its files are written under
+//! `.pending/`, one SQLite transaction commits the catalog, identities and the list of
+//! renames to perform, then the renames run. A crash before the commit leaves the store as
+//! it was (pending files are removed at the next open); a crash after it is finished at the
+//! next open. Only one process writes at a time (an exclusive lock on `store.lock`).
+//!
+//! ```
+//! # let dir = std::env::temp_dir().join(format!("parcours-doc-{}", std::process::id()));
+//! use parcours_store::{ImportOptions, Store};
+//!
+//! let mut store = Store::open(&dir)?;
+//! let mut import = store.begin_import(ImportOptions::new("example", "segment"))?;
+//! let event = parcours_events::from_segment_json(
+//!     br#"{"type":"track","event":"purchase","userId":"u1","timestamp":"2026-03-01T09:30:00Z"}"#, None)?;
+//! import.push(&event)?;
+//! let summary = import.finish(0, None)?;
+//! assert_eq!((summary.accepted, summary.new_customers), (1, 1));
+//! assert_eq!(parcours_store::stats(&dir)?.events, 1);
+//! # std::fs::remove_dir_all(&dir).ok();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod buffer;
+mod compact;
+mod db;
+pub mod identity;
+mod keys;
+mod segment;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use buffer::{EventBuffer, Text};
+pub use compact::CompactSummary;
+pub use identity::Profile;
+pub use segment::{
+    COLUMNS, Column, ROW_GROUP_ROWS, SCHEMA_VERSION, SegmentCursor, SegmentInfo, read_segment,
+};
+
+use parcours_events::{Event, MessageType};
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::db::Db;
+use crate::identity::{Resolver, TraitValue};
+use crate::keys::{KeySpill, SHARDS};
+
+/// Name of the SQLite database in the data directory.
+pub const DATABASE: &str = "parcours.sqlite";
+/// Folder of the event segments.
+pub const EVENTS_DIR: &str = "events";
+/// File mapping merged customer ids to the customer they now belong to.
+pub const MERGES_FILE: &str = "customer_merges.parquet";
+const KEYS_DIR: &str = "keys";
+const PENDING_DIR: &str = ".pending";
+const LOCK_FILE: &str = "store.lock";
+/// Key files per shard beyond which an import folds them into one.
+const MAX_KEY_FILES: usize = 8;
+/// Default events per segment written by an import.
+pub const DEFAULT_RUN_ROWS: usize = 2 << 20;
+const RUN_BYTES: usize = 768 << 20;
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// SQLite failed.
+    #[error("database {}: {source}", path.display())]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite said.
+        source: rusqlite::Error,
+    },
+    /// A Parquet file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// What the Parquet library said.
+        source: parquet::errors::ParquetError,
+    },
+    /// Another process holds the store.
+    #[error("the store at {} is in use by another parcours process ({holder}); wait for it to finish", dir.display())]
+    Locked {
+        /// The data directory.
+        dir: PathBuf,
+        /// Who holds it, as written in the lock file.
+        holder: String,
+    },
+    /// The store's files do not make sense.
+    #[error("the store is damaged: {0}")]
+    Corrupt(String),
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
+}
+
+/// The data directory, opened for writing.
+pub struct Store {
+    root: PathBuf,
+    db: Db,
+    codes: HashMap<(MessageType, String), i32>,
+    next_code: i32,
+    _lock: File,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `root`, takes the writer lock, and finishes
+    /// or rolls back whatever an interrupted process left.
+    pub fn open(root: &Path) -> Result<Store, StoreError> {
+        for dir in [
+            root.to_path_buf(),
+            root.join(EVENTS_DIR),
+            root.join(KEYS_DIR),
+        ] {
+            std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        }
+        let lock_path = root.join(LOCK_FILE);
+        let lock = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        if lock.try_lock().is_err() {
+            let holder = std::fs::read_to_string(&lock_path).unwrap_or_default();
+            return Err(StoreError::Locked {
+                dir: root.to_path_buf(),
+                holder: holder.trim().to_string(),
+            });
+        }
+        lock.set_len(0).map_err(io(&lock_path))?;
+        std::fs::write(&lock_path, format!("pid {}", std::process::id()))
+            .map_err(io(&lock_path))?;
+        let db = Db::open(&root.join(DATABASE))?;
+        let mut store = Store {
+            root: root.to_path_buf(),
+            db,
+            codes: HashMap::new(),
+            next_code: 1,
+            _lock: lock,
+        };
+        store.recover()?;
+        for (code, kind, name) in store.db.event_codes()? {
+            store.next_code = store.next_code.max(code + 1);
+            store.codes.insert((kind, name), code);
+        }
+        Ok(store)
+    }
+
+    /// The data directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Performs committed renames and deletes, then removes uncommitted pending files.
+    fn recover(&mut self) -> Result<(), StoreError> {
+        self.apply_pending()?;
+        let pending = self.root.join(PENDING_DIR);
+        if pending.exists() {
+            std::fs::remove_dir_all(&pending).map_err(io(&pending))?;
+        }
+        let merges = self.db.merged_customers()?;
+        if !merges.is_empty() && !self.root.join(MERGES_FILE).exists() {
+            self.write_merges_file(&merges)?;
+        }
+        Ok(())
+    }
+
+    fn apply_pending(&mut self) -> Result<(), StoreError> {
+        let renames: Vec<(String, String)> = {
+            let mut statement = self
+                .db
+                .conn
+                .prepare("SELECT src, dst FROM pending_renames")
+                .map_err(self.db.error())?;
+            let rows = statement
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(self.db.error())?;
+            rows.collect::<Result<_, _>>().map_err(self.db.error())?
+        };
+        let mut dirs = Vec::new();
+        for (src, dst) in &renames {
+            let (src, dst) = (self.root.join(src), self.root.join(dst));
+            if src.exists() {
+                let parent = dst
+                    .parent()
+                    .expect("store paths have a parent")
+                    .to_path_buf();
+                std::fs::create_dir_all(&parent).map_err(io(&parent))?;
+                std::fs::rename(&src, &dst).map_err(io(&src))?;
+                dirs.push(parent);
+            } else if !dst.exists() {
+                return Err(StoreError::Corrupt(format!(
+                    "{} was committed but is missing",
+                    dst.display()
+                )));
+            }
+        }
+        dirs.sort();
+        dirs.dedup();
+        for dir in dirs {
+            sync_dir(&dir)?;
+        }
+        let deletes: Vec<String> = {
+            let mut statement = self
+                .db
+                .conn
+                .prepare("SELECT path FROM pending_deletes")
+                .map_err(self.db.error())?;
+            let rows = statement
+                .query_map([], |r| r.get(0))
+                .map_err(self.db.error())?;
+            rows.collect::<Result<_, _>>().map_err(self.db.error())?
+        };
+        for path in &deletes {
+            let path = self.root.join(path);
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&path)(e)),
+                _ => {}
+            }
+        }
+        self.db
+            .conn
+            .execute_batch("DELETE FROM pending_renames; DELETE FROM pending_deletes;")
+            .map_err(self.db.error())?;
+        Ok(())
+    }
+
+    /// Starts an import. Nothing is visible in the store until [`Import::finish`].
+    pub fn begin_import(&mut self, options: ImportOptions) -> Result<Import<'_>, StoreError> {
+        let pending =
+            self.root
+                .join(PENDING_DIR)
+                .join(format!("import-{}-{}", std::process::id(), now_ms()));
+        std::fs::create_dir_all(&pending).map_err(io(&pending))?;
+        let spill = KeySpill::create(&pending)?;
+        let resolver = Resolver::new(self.db.next_customer_id()?);
+        Ok(Import {
+            pending,
+            started_at: now_ms(),
+            resolver,
+            buffer: EventBuffer::default(),
+            runs: Vec::new(),
+            spill: Some(spill),
+            new_codes: Vec::new(),
+            pushed: 0,
+            finished: false,
+            options,
+            store: self,
+        })
+    }
+
+    fn code(
+        &mut self,
+        kind: MessageType,
+        name: &str,
+        new_codes: &mut Vec<(i32, MessageType, String)>,
+    ) -> i32 {
+        if let Some(&code) = self.codes.get(&(kind, name.to_string())) {
+            return code;
+        }
+        let code = self.next_code;
+        self.next_code += 1;
+        self.codes.insert((kind, name.to_string()), code);
+        new_codes.push((code, kind, name.to_string()));
+        code
+    }
+
+    fn key_files(&self) -> Result<Vec<Vec<(i64, PathBuf)>>, StoreError> {
+        let mut shards = vec![Vec::new(); SHARDS];
+        let mut statement = self
+            .db
+            .conn
+            .prepare("SELECT id, shard, file FROM key_files ORDER BY id")
+            .map_err(self.db.error())?;
+        let rows = statement
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(self.db.error())?;
+        for row in rows {
+            let (id, shard, file) = row.map_err(self.db.error())?;
+            shards[shard as usize].push((id, self.root.join(file)));
+        }
+        Ok(shards)
+    }
+
+    fn write_merges_file(&self, merges: &[(u64, u64)]) -> Result<(), StoreError> {
+        let path = self.root.join(MERGES_FILE);
+        let temporary = self.root.join(format!(".{MERGES_FILE}.partial"));
+        segment::write_merges(&temporary, merges)?;
+        std::fs::rename(&temporary, &path).map_err(io(&path))?;
+        sync_dir(&self.root)
+    }
+}
+
+/// What an import is and where it comes from.
+#[derive(Clone, Debug)]
+pub struct ImportOptions {
+    /// Shown in history and stored in each event's `source` column (a file name, `demo`).
+    pub source: String,
+    /// Input format, for history.
+    pub format: String,
+    /// Events per segment.
+    pub run_rows: usize,
+}
+
+impl ImportOptions {
+    /// Options with the default segment size.
+    pub fn new(source: impl Into<String>, format: impl Into<String>) -> ImportOptions {
+        ImportOptions {
+            source: source.into(),
+            format: format.into(),
+            run_rows: DEFAULT_RUN_ROWS,
+        }
+    }
+}
+
+/// The outcome of an import.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ImportSummary {
+    /// Import number in the store's history.
+    pub import_id: i64,
+    /// Events stored.
+    pub accepted: u64,
+    /// Events left out because the store or the import already had them.
+    pub duplicates: u64,
+    /// Records rejected by the reader (counted by the caller).
+    pub rejected: u64,
+    /// Customers created (and not merged into an existing one).
+    pub new_customers: u64,
+    /// Customers merged into others.
+    pub merges: u64,
+    /// Segments written.
+    pub segments: u64,
+}
+
+struct Run {
+    path: PathBuf,
+    info: SegmentInfo,
+}
+
+/// An import in progress. Dropping it without [`Import::finish`] discards it.
+pub struct Import<'s> {
+    store: &'s mut Store,
+    options: ImportOptions,
+    pending: PathBuf,
+    started_at: i64,
+    resolver: Resolver,
+    buffer: EventBuffer,
+    runs: Vec<Run>,
+    spill: Option<KeySpill>,
+    new_codes: Vec<(i32, MessageType, String)>,
+    pushed: u64,
+    finished: bool,
+}
+
+impl Drop for Import<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = std::fs::remove_dir_all(&self.pending);
+        }
+    }
+}
+
+impl Import<'_> {
+    /// Adds an event: resolves its customer and buffers it.
+    pub fn push(&mut self, event: &Event) -> Result<(), StoreError> {
+        let customer = self.resolver.resolve(&mut self.store.db, event)?;
+        let code = self
+            .store
+            .code(event.kind, &event.name, &mut self.new_codes);
+        self.buffer
+            .push(customer, code, self.started_at, &self.options.source, event);
+        self.pushed += 1;
+        if self.buffer.len() >= self.options.run_rows || self.buffer.memory() >= RUN_BYTES {
+            self.flush_run()?;
+        }
+        Ok(())
+    }
+
+    /// Events pushed so far.
+    pub fn pushed(&self) -> u64 {
+        self.pushed
+    }
+
+    fn flush_run(&mut self) -> Result<(), StoreError> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let run = u16::try_from(self.runs.len())
+            .map_err(|_| StoreError::Corrupt("an import is limited to 65,536 segments".into()))?;
+        let order = self.buffer.sorted_order();
+        let spill = self.spill.as_mut().expect("spill lives until finish");
+        for (row, &i) in order.iter().enumerate() {
+            spill.push(self.buffer.key[i as usize], run, row as u32)?;
+        }
+        let path = self.pending.join(format!("run-{run:05}.parquet"));
+        let info = segment::write_segment(&path, &mut self.buffer, &order)?;
+        self.runs.push(Run { path, info });
+        Ok(())
+    }
+
+    /// Dedups, commits and makes the import visible. `rejected` and `quarantine` are the
+    /// reader's, recorded in the store's history.
+    pub fn finish(
+        mut self,
+        rejected: u64,
+        quarantine: Option<&Path>,
+    ) -> Result<ImportSummary, StoreError> {
+        self.flush_run()?;
+        let key_files = self.store.key_files()?;
+        let stored: Vec<Vec<PathBuf>> = key_files
+            .iter()
+            .map(|files| files.iter().map(|(_, p)| p.clone()).collect())
+            .collect();
+        let spill = self.spill.take().expect("finish runs once");
+        let dedup = keys::dedup(spill, self.runs.len(), &stored, &self.pending)?;
+
+        // Leave out duplicates: rewrite only the runs that had some.
+        let mut runs = Vec::new();
+        for (index, run) in std::mem::take(&mut self.runs).into_iter().enumerate() {
+            let dropped = &dedup.dropped[index];
+            if dropped.is_empty() {
+                runs.push(run);
+                continue;
+            }
+            let all = segment::read_segment(&run.path)?;
+            std::fs::remove_file(&run.path).map_err(io(&run.path))?;
+            let mut kept = EventBuffer::default();
+            let mut skip = dropped.iter().peekable();
+            for row in 0..all.len() {
+                if skip.peek() == Some(&&(row as u32)) {
+                    skip.next();
+                    continue;
+                }
+                kept.push_row(&all, row);
+            }
+            if kept.is_empty() {
+                continue;
+            }
+            let order: Vec<u32> = (0..kept.len() as u32).collect();
+            let info = segment::write_segment(&run.path, &mut kept, &order)?;
+            runs.push(Run {
+                path: run.path,
+                info,
+            });
+        }
+
+        // Fold a shard's key files into one when it has too many.
+        let mut folds: Vec<(usize, PathBuf, u64, Vec<i64>)> = Vec::new();
+        let mut new_files = dedup.new_files;
+        for (shard, files) in key_files.iter().enumerate() {
+            let fresh = new_files.iter().position(|(s, _, _)| *s == shard);
+            if files.len() + usize::from(fresh.is_some()) <= MAX_KEY_FILES {
+                continue;
+            }
+            let mut inputs: Vec<PathBuf> = files.iter().map(|(_, p)| p.clone()).collect();
+            if let Some(i) = fresh {
+                inputs.push(new_files.remove(i).1);
+            }
+            let out = self.pending.join(format!("keys-{shard:02}-all.bin"));
+            let count = keys::merge_files(&inputs, &out)?;
+            folds.push((shard, out, count, files.iter().map(|(id, _)| *id).collect()));
+        }
+        self.commit(
+            runs,
+            new_files,
+            folds,
+            dedup.duplicates,
+            rejected,
+            quarantine,
+        )
+    }
+
+    fn commit(
+        &mut self,
+        runs: Vec<Run>,
+        new_key_files: Vec<(usize, PathBuf, u64)>,
+        folds: Vec<(usize, PathBuf, u64, Vec<i64>)>,
+        duplicates: u64,
+        rejected: u64,
+        quarantine: Option<&Path>,
+    ) -> Result<ImportSummary, StoreError> {
+        let root = self.store.root.clone();
+        let relative = |path: &Path| {
+            path.strip_prefix(&root)
+                .unwrap_or(path)
+                .to_string_lossy()
+                .into_owned()
+        };
+        let resolver = &self.resolver;
+        let accepted: u64 = runs.iter().map(|r| r.info.rows).sum();
+        let new_customers = resolver
+            .created
+            .iter()
+            .filter(|&&c| resolver.find(c) == c)
+            .count() as u64;
+        let db = &mut self.store.db;
+        let error = |source| StoreError::Sqlite {
+            path: root.join(DATABASE),
+            source,
+        };
+        let tx = db.conn.transaction().map_err(error)?;
+        tx.execute(
+            "INSERT INTO imports (source, format, started_at, finished_at, accepted, duplicates, rejected, new_customers, quarantine)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                self.options.source,
+                self.options.format,
+                self.started_at,
+                now_ms(),
+                accepted as i64,
+                duplicates as i64,
+                rejected as i64,
+                new_customers as i64,
+                quarantine.map(|q| q.display().to_string()),
+            ],
+        )
+        .map_err(error)?;
+        let import_id = tx.last_insert_rowid();
+
+        for (code, kind, name) in &self.new_codes {
+            tx.execute(
+                "INSERT INTO event_names (code, type, name) VALUES (?1, ?2, ?3)",
+                params![code, kind.as_str(), name],
+            )
+            .map_err(error)?;
+        }
+
+        // Customers created by this import, merged or not (their ids are in the segments).
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO customers (id, merged_into, user_id, email, anonymous_id, first_seen, last_seen, import_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(error)?;
+            for &c in &resolver.created {
+                let root_id = resolver.find(c);
+                let profile = resolver.profile(c).cloned().unwrap_or_default();
+                let (first, last) = resolver
+                    .seen
+                    .get(&c)
+                    .copied()
+                    .unwrap_or((self.started_at, self.started_at));
+                insert
+                    .execute(params![
+                        c as i64,
+                        (root_id != c).then_some(root_id as i64),
+                        profile.user_id,
+                        profile.email,
+                        profile.anonymous_id,
+                        first,
+                        last,
+                        import_id
+                    ])
+                    .map_err(error)?;
+            }
+        }
+
+        // Merges: every id of the merged customer now points to the survivor.
+        let mut inherited_traits: Vec<(u64, String, String)> = Vec::new();
+        for &(from, _) in &resolver.merges {
+            let into = resolver.find(from);
+            tx.execute(
+                "INSERT INTO merges (merged_id, into_id, import_id) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(merged_id) DO UPDATE SET into_id = excluded.into_id",
+                params![from as i64, into as i64, import_id],
+            )
+            .map_err(error)?;
+            tx.execute(
+                "UPDATE merges SET into_id = ?1 WHERE into_id = ?2",
+                params![into as i64, from as i64],
+            )
+            .map_err(error)?;
+            tx.execute(
+                "UPDATE customers SET merged_into = ?1 WHERE id = ?2 OR merged_into = ?2",
+                params![into as i64, from as i64],
+            )
+            .map_err(error)?;
+            tx.execute(
+                "UPDATE identifiers SET customer_id = ?1 WHERE customer_id = ?2",
+                params![into as i64, from as i64],
+            )
+            .map_err(error)?;
+            let stored: Option<(String, String, i64, i64)> = tx
+                .query_row(
+                    "SELECT traits, trait_times, first_seen, last_seen FROM customers WHERE id = ?1",
+                    params![from as i64],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()
+                .map_err(error)?;
+            if let Some((traits, times, first, last)) = stored {
+                inherited_traits.push((into, traits, times));
+                tx.execute(
+                    "UPDATE customers SET first_seen = min(first_seen, ?2), last_seen = max(last_seen, ?3) WHERE id = ?1",
+                    params![into as i64, first, last],
+                )
+                .map_err(error)?;
+            }
+        }
+
+        {
+            let mut link = tx
+                .prepare_cached("INSERT OR REPLACE INTO identifiers (kind, value, customer_id) VALUES (?1, ?2, ?3)")
+                .map_err(error)?;
+            for (kind, value, c) in &resolver.new_links {
+                link.execute(params![kind.code(), value, resolver.find(*c) as i64])
+                    .map_err(error)?;
+            }
+            let mut profile = tx
+                .prepare_cached(
+                    "UPDATE customers SET user_id = coalesce(user_id, ?2), email = coalesce(email, ?3),
+                     anonymous_id = coalesce(anonymous_id, ?4) WHERE id = ?1",
+                )
+                .map_err(error)?;
+            for &c in &resolver.profile_changes {
+                if let Some(p) = resolver.profile(c) {
+                    profile
+                        .execute(params![c as i64, p.user_id, p.email, p.anonymous_id])
+                        .map_err(error)?;
+                }
+            }
+            let mut seen = tx
+                .prepare_cached("UPDATE customers SET first_seen = min(first_seen, ?2), last_seen = max(last_seen, ?3) WHERE id = ?1")
+                .map_err(error)?;
+            for (&c, &(first, last)) in &resolver.seen {
+                seen.execute(params![resolver.find(c) as i64, first, last])
+                    .map_err(error)?;
+            }
+        }
+
+        // Traits: latest value per name, across this import, merged customers and storage.
+        let mut updates: HashMap<u64, BTreeMap<String, TraitValue>> = HashMap::new();
+        let mut apply = |customer: u64, name: String, value: TraitValue| {
+            let slot = updates.entry(customer).or_default();
+            match slot.get(&name) {
+                Some((_, at)) if *at > value.1 => {}
+                _ => {
+                    slot.insert(name, value);
+                }
+            }
+        };
+        for (into, traits, times) in inherited_traits {
+            for (name, value, at) in stored_traits(&traits, &times) {
+                apply(into, name, (value, at));
+            }
+        }
+        for (&c, traits) in &resolver.traits {
+            for (name, value) in traits {
+                apply(resolver.find(c), name.clone(), value.clone());
+            }
+        }
+        for (customer, changes) in updates {
+            let (traits, times): (String, String) = tx
+                .query_row(
+                    "SELECT traits, trait_times FROM customers WHERE id = ?1",
+                    params![customer as i64],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(error)?;
+            let mut values: Map<String, Value> = serde_json::from_str(&traits).unwrap_or_default();
+            let mut at: Map<String, Value> = serde_json::from_str(&times).unwrap_or_default();
+            for (name, (value, when)) in changes {
+                if at
+                    .get(&name)
+                    .and_then(Value::as_i64)
+                    .is_some_and(|stored| stored > when)
+                {
+                    continue;
+                }
+                values.insert(name.clone(), value);
+                at.insert(name, Value::from(when));
+            }
+            tx.execute(
+                "UPDATE customers SET traits = ?2, trait_times = ?3 WHERE id = ?1",
+                params![
+                    customer as i64,
+                    Value::Object(values).to_string(),
+                    Value::Object(at).to_string()
+                ],
+            )
+            .map_err(error)?;
+        }
+
+        // The files: catalogued now, moved in place after the commit.
+        let mut renames: Vec<(String, String)> = Vec::new();
+        for run in &runs {
+            tx.execute(
+                "INSERT INTO segments (file, rows, bytes, min_ts, max_ts, import_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![relative(&run.path), run.info.rows as i64, run.info.bytes as i64, run.info.min_ts, run.info.max_ts, import_id],
+            )
+            .map_err(error)?;
+            let id = tx.last_insert_rowid();
+            let file = format!("{EVENTS_DIR}/seg-{id:06}.parquet");
+            tx.execute(
+                "UPDATE segments SET file = ?2 WHERE id = ?1",
+                params![id, file],
+            )
+            .map_err(error)?;
+            renames.push((relative(&run.path), file));
+        }
+        let mut key_rows: Vec<(usize, PathBuf, u64)> = new_key_files;
+        for (shard, path, count, replaced) in &folds {
+            for id in replaced {
+                let file: String = tx
+                    .query_row(
+                        "SELECT file FROM key_files WHERE id = ?1",
+                        params![id],
+                        |r| r.get(0),
+                    )
+                    .map_err(error)?;
+                tx.execute(
+                    "INSERT OR IGNORE INTO pending_deletes (path) VALUES (?1)",
+                    params![file],
+                )
+                .map_err(error)?;
+                tx.execute("DELETE FROM key_files WHERE id = ?1", params![id])
+                    .map_err(error)?;
+            }
+            key_rows.push((*shard, path.clone(), *count));
+        }
+        for (shard, path, count) in key_rows {
+            tx.execute(
+                "INSERT INTO key_files (shard, file, keys) VALUES (?1, ?2, ?3)",
+                params![shard as i64, relative(&path), count as i64],
+            )
+            .map_err(error)?;
+            let id = tx.last_insert_rowid();
+            let file = format!("{KEYS_DIR}/shard-{shard:02}/k-{id:06}.bin");
+            tx.execute(
+                "UPDATE key_files SET file = ?2 WHERE id = ?1",
+                params![id, file],
+            )
+            .map_err(error)?;
+            renames.push((relative(&path), file));
+        }
+        for (src, dst) in &renames {
+            tx.execute(
+                "INSERT INTO pending_renames (src, dst) VALUES (?1, ?2)",
+                params![src, dst],
+            )
+            .map_err(error)?;
+        }
+        tx.commit().map_err(error)?;
+        self.finished = true;
+
+        self.store.apply_pending()?;
+        std::fs::remove_dir_all(&self.pending).map_err(io(&self.pending))?;
+        if !self.resolver.merges.is_empty() {
+            let merges = self.store.db.merged_customers()?;
+            self.store.write_merges_file(&merges)?;
+        }
+        Ok(ImportSummary {
+            import_id,
+            accepted,
+            duplicates,
+            rejected,
+            new_customers,
+            merges: self.resolver.merges.len() as u64,
+            segments: runs.len() as u64,
+        })
+    }
+}
+
+fn stored_traits(traits: &str, times: &str) -> Vec<(String, Value, i64)> {
+    let values: Map<String, Value> = serde_json::from_str(traits).unwrap_or_default();
+    let at: Map<String, Value> = serde_json::from_str(times).unwrap_or_default();
+    values
+        .into_iter()
+        .map(|(name, value)| {
+            let when = at.get(&name).and_then(Value::as_i64).unwrap_or(i64::MIN);
+            (name, value, when)
+        })
+        .collect()
+}
+
+/// A segment as catalogued.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SegmentEntry {
+    /// Catalogue id.
+    pub id: i64,
+    /// Where the file is now.
+    pub path: PathBuf,
+    /// Events in it.
+    pub rows: u64,
+    /// File size.
+    pub bytes: u64,
+    /// Earliest event.
+    pub min_ts: i64,
+    /// Latest event.
+    pub max_ts: i64,
+}
+
+/// Opens the database of `root` for reading, without the writer lock.
+fn read_db(root: &Path) -> Result<Db, StoreError> {
+    let path = root.join(DATABASE);
+    if !path.exists() {
+        return Err(StoreError::Io {
+            path,
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no store here yet; import events or run `parcours demo`",
+            ),
+        });
+    }
+    Db::open(&path)
+}
+
+/// The committed segments of the store at `root`, in catalogue order. Safe while another
+/// process writes: a segment committed but not yet moved is read from its pending place.
+pub fn segments(root: &Path) -> Result<Vec<SegmentEntry>, StoreError> {
+    let db = read_db(root)?;
+    let tx = db.conn.unchecked_transaction().map_err(db.error())?;
+    let pending: HashMap<String, String> = {
+        let mut statement = tx
+            .prepare("SELECT dst, src FROM pending_renames")
+            .map_err(db.error())?;
+        let rows = statement
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(db.error())?;
+        rows.collect::<Result<_, _>>().map_err(db.error())?
+    };
+    let mut statement = tx
+        .prepare("SELECT id, file, rows, bytes, min_ts, max_ts FROM segments ORDER BY id")
+        .map_err(db.error())?;
+    let rows = statement
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, i64>(5)?,
+            ))
+        })
+        .map_err(db.error())?;
+    let mut entries = Vec::new();
+    for row in rows {
+        let (id, file, rows, bytes, min_ts, max_ts) = row.map_err(db.error())?;
+        let mut path = root.join(&file);
+        if !path.exists()
+            && let Some(src) = pending.get(&file)
+        {
+            path = root.join(src);
+        }
+        entries.push(SegmentEntry {
+            id,
+            path,
+            rows: rows as u64,
+            bytes: bytes as u64,
+            min_ts,
+            max_ts,
+        });
+    }
+    Ok(entries)
+}
+
+/// Every merged customer id and the customer it belongs to now.
+pub fn merged_customers(root: &Path) -> Result<HashMap<u64, u64>, StoreError> {
+    Ok(read_db(root)?.merged_customers()?.into_iter().collect())
+}
+
+/// A customer as stored.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Customer {
+    /// Id, as in the segments' `customer_id`.
+    pub id: u64,
+    /// Identity.
+    pub profile: Profile,
+    /// Every identifier: (kind, value).
+    pub identifiers: Vec<(String, String)>,
+    /// Earliest event.
+    pub first_seen: i64,
+    /// Latest event.
+    pub last_seen: i64,
+    /// Latest trait values.
+    pub traits: Map<String, Value>,
+}
+
+/// The customer an identifier belongs to now, with all its identifiers and traits.
+pub fn customer_by_identifier(
+    root: &Path,
+    kind: parcours_events::IdKind,
+    value: &str,
+) -> Result<Option<Customer>, StoreError> {
+    let db = read_db(root)?;
+    let id: Option<i64> = db
+        .conn
+        .query_row(
+            "SELECT customer_id FROM identifiers WHERE kind = ?1 AND value = ?2",
+            params![kind.code(), value],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db.error())?;
+    let Some(id) = id else { return Ok(None) };
+    let (user_id, email, anonymous_id, first_seen, last_seen, traits): (Option<String>, Option<String>, Option<String>, i64, i64, String) = db
+        .conn
+        .query_row(
+            "SELECT user_id, email, anonymous_id, first_seen, last_seen, traits FROM customers WHERE id = ?1",
+            params![id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+        )
+        .map_err(db.error())?;
+    let mut statement = db
+        .conn
+        .prepare("SELECT kind, value FROM identifiers WHERE customer_id = ?1 ORDER BY kind, value")
+        .map_err(db.error())?;
+    let identifiers = statement
+        .query_map(params![id], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })
+        .map_err(db.error())?
+        .map(|r| {
+            r.map(|(k, v)| {
+                (
+                    parcours_events::IdKind::from_code(k)
+                        .map_or("?", |k| k.as_str())
+                        .to_string(),
+                    v,
+                )
+            })
+        })
+        .collect::<Result<_, _>>()
+        .map_err(db.error())?;
+    Ok(Some(Customer {
+        id: id as u64,
+        profile: Profile {
+            user_id,
+            email,
+            anonymous_id,
+        },
+        identifiers,
+        first_seen,
+        last_seen,
+        traits: serde_json::from_str(&traits).unwrap_or_default(),
+    }))
+}
+
+/// Figures about a store.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    /// Events stored.
+    pub events: u64,
+    /// Customers (merged ones not counted).
+    pub customers: u64,
+    /// Customers with a user id.
+    pub identified_customers: u64,
+    /// Customer ids merged into another customer.
+    pub merged_ids: u64,
+    /// Segment files.
+    pub segments: u64,
+    /// Bytes of the segment files.
+    pub event_bytes: u64,
+    /// Bytes of the whole data directory.
+    pub total_bytes: u64,
+    /// Earliest event, ms since 1970 UTC.
+    pub first_event: Option<i64>,
+    /// Latest event.
+    pub last_event: Option<i64>,
+    /// Imports committed.
+    pub imports: u64,
+    /// Distinct (type, event name) pairs.
+    pub event_names: u64,
+}
+
+fn dir_size(path: &Path) -> u64 {
+    std::fs::read_dir(path)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| match e.file_type() {
+                    Ok(t) if t.is_dir() => dir_size(&e.path()),
+                    _ => e.metadata().map_or(0, |m| m.len()),
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// Figures about the store at `root`.
+pub fn stats(root: &Path) -> Result<Stats, StoreError> {
+    let db = read_db(root)?;
+    let count = |sql: &str| -> Result<i64, StoreError> {
+        db.conn.query_row(sql, [], |r| r.get(0)).map_err(db.error())
+    };
+    let (events, segments, event_bytes, first, last): (i64, i64, i64, Option<i64>, Option<i64>) = db
+        .conn
+        .query_row("SELECT coalesce(sum(rows), 0), count(*), coalesce(sum(bytes), 0), min(min_ts), max(max_ts) FROM segments", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .map_err(db.error())?;
+    Ok(Stats {
+        events: events as u64,
+        customers: count("SELECT count(*) FROM customers WHERE merged_into IS NULL")? as u64,
+        identified_customers: count(
+            "SELECT count(*) FROM customers WHERE merged_into IS NULL AND user_id IS NOT NULL",
+        )? as u64,
+        merged_ids: count("SELECT count(*) FROM customers WHERE merged_into IS NOT NULL")? as u64,
+        segments: segments as u64,
+        event_bytes: event_bytes as u64,
+        total_bytes: dir_size(root),
+        first_event: first,
+        last_event: last,
+        imports: count("SELECT count(*) FROM imports")? as u64,
+        event_names: count("SELECT count(*) FROM event_names")? as u64,
+    })
+}
