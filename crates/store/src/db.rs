@@ -48,7 +48,8 @@ CREATE TABLE IF NOT EXISTS event_names (
     UNIQUE (type, name)
 );
 CREATE TABLE IF NOT EXISTS segments (
-    id        INTEGER PRIMARY KEY,
+    -- AUTOINCREMENT: ids, and so file names, are never reused after compaction deletes.
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
     file      TEXT NOT NULL UNIQUE,
     rows      INTEGER NOT NULL,
     bytes     INTEGER NOT NULL,
@@ -57,7 +58,7 @@ CREATE TABLE IF NOT EXISTS segments (
     import_id INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS key_files (
-    id    INTEGER PRIMARY KEY,
+    id    INTEGER PRIMARY KEY AUTOINCREMENT,
     shard INTEGER NOT NULL,
     file  TEXT NOT NULL UNIQUE,
     keys  INTEGER NOT NULL

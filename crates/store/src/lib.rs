@@ -248,6 +248,9 @@ impl Store {
             rows.collect::<Result<_, _>>().map_err(self.db.error())?
         };
         for path in &deletes {
+            if renames.iter().any(|(_, dst)| dst == path) {
+                continue;
+            }
             let path = self.root.join(path);
             match std::fs::remove_file(&path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&path)(e)),

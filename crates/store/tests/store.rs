@@ -1,0 +1,297 @@
+//! The store as its users rely on it: imports are idempotent and atomic, identities stitch
+//! across imports, compaction keeps every event once with current customer ids.
+
+use std::path::{Path, PathBuf};
+
+use parcours_events::{Event, IdKind, from_segment_json};
+use parcours_store::{ImportOptions, Store, read_segment, segments, stats};
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("parcours-store-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn msg(json: &str) -> Event {
+    from_segment_json(json.as_bytes(), None).unwrap_or_else(|r| panic!("{json}: {r}"))
+}
+
+fn track(user: Option<&str>, anonymous: Option<&str>, event: &str, minute: u32) -> Event {
+    let mut fields = vec![format!(
+        r#""type":"track","event":"{event}","timestamp":"2026-03-01T09:{minute:02}:00Z""#
+    )];
+    if let Some(u) = user {
+        fields.push(format!(r#""userId":"{u}""#));
+    }
+    if let Some(a) = anonymous {
+        fields.push(format!(r#""anonymousId":"{a}""#));
+    }
+    msg(&format!("{{{}}}", fields.join(",")))
+}
+
+fn import(store: &mut Store, events: &[Event], run_rows: usize) -> parcours_store::ImportSummary {
+    let mut options = ImportOptions::new("test", "segment");
+    options.run_rows = run_rows;
+    let mut import = store.begin_import(options).unwrap();
+    for e in events {
+        import.push(e).unwrap();
+    }
+    import.finish(0, None).unwrap()
+}
+
+/// Every stored event as (customer, event name, minute), resolving merged ids.
+fn all_events(root: &Path) -> Vec<(u64, String, i64)> {
+    let merged = parcours_store::merged_customers(root).unwrap();
+    let mut rows = Vec::new();
+    for entry in segments(root).unwrap() {
+        let buffer = read_segment(&entry.path).unwrap();
+        for r in 0..buffer.len() {
+            let c = buffer.customer[r];
+            let e = buffer.event(r);
+            rows.push((
+                *merged.get(&c).unwrap_or(&c),
+                e.name,
+                (e.timestamp / 60_000) % 60,
+            ));
+        }
+    }
+    rows.sort();
+    rows
+}
+
+#[test]
+fn importing_the_same_events_twice_adds_nothing() {
+    let dir = scratch("twice");
+    let mut store = Store::open(&dir).unwrap();
+    let events: Vec<Event> = (0..500)
+        .map(|i| track(Some(&format!("u{}", i % 50)), None, "view", i % 60))
+        .collect();
+    // Small runs: duplicates span several segments of one import too.
+    let mut doubled = events.clone();
+    doubled.extend(events.iter().take(100).cloned());
+    let first = import(&mut store, &doubled, 128);
+    let distinct = {
+        let mut keys: Vec<u64> = events.iter().map(|e| e.key).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys.len() as u64
+    };
+    assert_eq!(first.accepted, distinct);
+    assert_eq!(first.duplicates, 600 - distinct);
+    assert_eq!(first.new_customers, 50);
+    let second = import(&mut store, &events, 128);
+    assert_eq!(
+        (second.accepted, second.duplicates, second.new_customers),
+        (0, 500, 0)
+    );
+    let figures = stats(&dir).unwrap();
+    assert_eq!(
+        (figures.events, figures.customers, figures.imports),
+        (distinct, 50, 2)
+    );
+}
+
+#[test]
+fn anonymous_history_follows_the_customer_across_imports() {
+    let dir = scratch("stitch");
+    let mut store = Store::open(&dir).unwrap();
+    // Import 1: a known customer on her laptop, and anonymous visits from a new phone.
+    import(
+        &mut store,
+        &[
+            track(Some("ana"), Some("laptop"), "signup", 1),
+            track(None, Some("phone"), "product_view", 2),
+            track(None, Some("phone"), "add_to_cart", 3),
+        ],
+        1000,
+    );
+    // Import 2: she logs in on the phone; the phone's earlier visits are hers.
+    let summary = import(
+        &mut store,
+        &[track(Some("ana"), Some("phone"), "purchase", 4)],
+        1000,
+    );
+    assert_eq!(summary.merges, 1);
+    let events = all_events(&dir);
+    let customers: std::collections::BTreeSet<u64> = events.iter().map(|e| e.0).collect();
+    assert_eq!(customers.len(), 1, "{events:?}");
+    assert_eq!(
+        events.iter().map(|e| e.1.as_str()).collect::<Vec<_>>(),
+        ["add_to_cart", "product_view", "purchase", "signup"]
+    );
+    let stats = stats(&dir).unwrap();
+    assert_eq!((stats.customers, stats.merged_ids), (1, 1));
+    let ana = parcours_store::customer_by_identifier(&dir, IdKind::Anonymous, "phone")
+        .unwrap()
+        .unwrap();
+    assert_eq!(ana.profile.user_id.as_deref(), Some("ana"));
+    assert_eq!(ana.identifiers.len(), 3);
+    assert!(dir.join(parcours_store::MERGES_FILE).exists());
+}
+
+#[test]
+fn traits_keep_their_latest_value_across_imports_and_merges() {
+    let dir = scratch("traits");
+    let mut store = Store::open(&dir).unwrap();
+    import(
+        &mut store,
+        &[msg(
+            r#"{"type":"identify","anonymousId":"a1","traits":{"plan":"free","city":"Lyon"},"timestamp":"2026-03-02T00:00:00Z"}"#,
+        )],
+        1000,
+    );
+    import(
+        &mut store,
+        &[
+            msg(
+                r#"{"type":"identify","userId":"u1","traits":{"plan":"pro"},"timestamp":"2026-03-01T00:00:00Z"}"#,
+            ),
+            msg(
+                r#"{"type":"identify","userId":"u1","anonymousId":"a1","traits":{"city":"Paris"},"timestamp":"2026-03-03T00:00:00Z"}"#,
+            ),
+        ],
+        1000,
+    );
+    let customer = parcours_store::customer_by_identifier(&dir, IdKind::User, "u1")
+        .unwrap()
+        .unwrap();
+    // "free" (Mar 2) beats "pro" (Mar 1) though it came first; Paris (Mar 3) beats Lyon.
+    assert_eq!(customer.traits["plan"], "free");
+    assert_eq!(customer.traits["city"], "Paris");
+}
+
+#[test]
+fn an_abandoned_import_leaves_nothing() {
+    let dir = scratch("abandoned");
+    let mut store = Store::open(&dir).unwrap();
+    import(&mut store, &[track(Some("u1"), None, "a", 1)], 1000);
+    {
+        let mut options = ImportOptions::new("test", "segment");
+        options.run_rows = 2;
+        let mut pending = store.begin_import(options).unwrap();
+        for i in 0..7 {
+            pending
+                .push(&track(Some(&format!("new{i}")), None, "b", i))
+                .unwrap();
+        }
+        // Dropped without finish: as if the process died before committing.
+    }
+    drop(store);
+    let store = Store::open(&dir).unwrap();
+    drop(store);
+    let figures = stats(&dir).unwrap();
+    assert_eq!((figures.events, figures.customers), (1, 1));
+    assert!(!dir.join(".pending").exists());
+}
+
+#[test]
+fn committed_renames_are_finished_at_the_next_open() {
+    let dir = scratch("rollforward");
+    let mut store = Store::open(&dir).unwrap();
+    import(
+        &mut store,
+        &[
+            track(Some("u1"), None, "a", 1),
+            track(Some("u2"), None, "b", 2),
+        ],
+        1000,
+    );
+    drop(store);
+    // Simulate a crash after the commit but before the rename: move the file back to a
+    // pending place and record the rename as still to do.
+    let entry = segments(&dir).unwrap().remove(0);
+    let pending = dir.join(".pending/import-crashed/run-00000.parquet");
+    std::fs::create_dir_all(pending.parent().unwrap()).unwrap();
+    std::fs::rename(&entry.path, &pending).unwrap();
+    let db = rusqlite::Connection::open(dir.join(parcours_store::DATABASE)).unwrap();
+    db.execute(
+        "INSERT INTO pending_renames (src, dst) VALUES (?1, ?2)",
+        [
+            ".pending/import-crashed/run-00000.parquet",
+            entry.path.strip_prefix(&dir).unwrap().to_str().unwrap(),
+        ],
+    )
+    .unwrap();
+    drop(db);
+    // A reader meanwhile finds the segment at its pending place.
+    assert_eq!(segments(&dir).unwrap()[0].path, pending);
+    let _store = Store::open(&dir).unwrap();
+    assert!(entry.path.exists());
+    assert_eq!(all_events(&dir).len(), 2);
+}
+
+#[test]
+fn one_writer_at_a_time() {
+    let dir = scratch("lock");
+    let _first = Store::open(&dir).unwrap();
+    let second = Store::open(&dir)
+        .err()
+        .expect("the second writer is refused");
+    assert!(
+        second
+            .to_string()
+            .contains("in use by another parcours process (pid "),
+        "{second}"
+    );
+}
+
+#[test]
+fn compaction_keeps_every_event_once_with_current_ids() {
+    let dir = scratch("compact");
+    let mut store = Store::open(&dir).unwrap();
+    let mut expected_names = 0;
+    for batch in 0..5u32 {
+        let mut events = Vec::new();
+        for i in 0..40u32 {
+            // Anonymous devices that later log in: ids merge across imports.
+            events.push(track(
+                None,
+                Some(&format!("device{}", i + batch * 40)),
+                "visit",
+                (i + batch) % 60,
+            ));
+            events.push(track(
+                Some(&format!("user{}", i % 10)),
+                Some(&format!("device{}", i + batch * 40)),
+                "login",
+                (i + batch + 1) % 60,
+            ));
+            expected_names += 2;
+        }
+        import(&mut store, &events, 50);
+    }
+    let before = all_events(&dir);
+    assert_eq!(before.len(), expected_names);
+    let summary = store.compact(64).unwrap();
+    assert_eq!(summary.events_before, summary.events_after);
+    assert!(summary.remapped > 0, "{summary:?}");
+    assert!(
+        summary.segments_after < summary.segments_before,
+        "{summary:?}"
+    );
+    assert_eq!(all_events(&dir), before, "same events, same customers");
+    // Segments are now globally ordered and never split a customer.
+    let mut last_customer = 0;
+    let merged = parcours_store::merged_customers(&dir).unwrap();
+    for entry in segments(&dir).unwrap() {
+        let buffer = read_segment(&entry.path).unwrap();
+        assert!(
+            buffer.customer[0] > last_customer,
+            "customer ranges are disjoint and increasing"
+        );
+        assert!(buffer.customer.windows(2).all(|w| w[0] <= w[1]));
+        assert!(
+            buffer.customer.iter().all(|c| !merged.contains_key(c)),
+            "no merged id left"
+        );
+        last_customer = *buffer.customer.last().unwrap();
+    }
+    assert_eq!(stats(&dir).unwrap().customers, 10);
+    // Re-importing after compaction still finds every key.
+    let again = import(
+        &mut store,
+        &[track(Some("user1"), Some("device1"), "login", 2)],
+        50,
+    );
+    assert_eq!(again.duplicates, 1);
+}
