@@ -23,6 +23,14 @@ pub enum OutputFormat {
     Json,
 }
 
+/// Where the store lives.
+#[derive(Debug, clap::Args)]
+pub struct DataDir {
+    /// Data directory of the embedded store.
+    #[arg(long = "data", env = "PARCOURS_DATA", default_value = "parcours-data")]
+    pub path: PathBuf,
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -65,6 +73,65 @@ pub enum Command {
         #[arg(long, short, default_value = "map.html")]
         output: PathBuf,
         /// Output format of the command's own report.
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+    /// Import event files into the store: Segment NDJSON/JSON, Mailjet webhooks, CSV, Parquet (.gz too).
+    Ingest {
+        /// Files to import; each is imported entirely or not at all.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The store.
+        #[command(flatten)]
+        data: DataDir,
+        /// Input format, when it cannot be told from the name and content.
+        #[arg(long, value_parser = ["ndjson", "json", "mailjet", "csv", "tsv", "parquet"])]
+        format: Option<String>,
+        /// Column role for CSV and Parquet, as ROLE=COLUMN (roles: user, email, anonymous, event, timestamp, message_id, type).
+        #[arg(long = "column", value_name = "ROLE=COLUMN")]
+        columns: Vec<String>,
+        /// CSV field delimiter (one character; `\t` for tab).
+        #[arg(long)]
+        delimiter: Option<String>,
+        /// Time zone of timestamps written without an offset (IANA name).
+        #[arg(long, default_value = "UTC")]
+        timezone: String,
+        /// Import nothing from a file if any of its records is rejected.
+        #[arg(long)]
+        strict: bool,
+        /// Report format (--format names the input format here).
+        #[arg(long, value_enum, default_value_t)]
+        report: OutputFormat,
+    },
+    /// Inspect or maintain the store.
+    Store {
+        /// What to do.
+        #[command(subcommand)]
+        action: StoreAction,
+    },
+}
+
+/// `parcours store` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum StoreAction {
+    /// Events, customers, segments, sizes and date range.
+    Stats {
+        /// The store.
+        #[command(flatten)]
+        data: DataDir,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+    /// Rewrite segments: current customer ids, global order, fewer files.
+    Compact {
+        /// The store.
+        #[command(flatten)]
+        data: DataDir,
+        /// Events per segment after compaction.
+        #[arg(long, default_value_t = 4_000_000)]
+        segment_rows: usize,
+        /// Output format.
         #[arg(long, value_enum, default_value_t)]
         format: OutputFormat,
     },

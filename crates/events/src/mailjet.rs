@@ -52,8 +52,12 @@ pub fn from_mailjet_json(raw: &[u8]) -> Result<Event, Rejection> {
             MAX_EVENT_BYTES / 1024
         )));
     }
-    let object: Map<String, Value> =
-        serde_json::from_slice(raw).map_err(|e| Rejection::new(format!("invalid JSON: {e}")))?;
+    let object: Map<String, Value> = serde_json::from_slice(raw).map_err(|e| {
+        Rejection::new(format!(
+            "invalid JSON{}",
+            crate::segment::json_error_detail(&e)
+        ))
+    })?;
     from_mailjet_object(object)
 }
 

@@ -105,6 +105,18 @@ fn email_in(traits: Option<&str>) -> Option<String> {
     normalize_email(&parsed.email?)
 }
 
+/// ` at column 26: expected value` — positions are within the record, so a one-line record
+/// gives only the column (the reader reports the record's line in the file).
+pub(crate) fn json_error_detail(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    let message = text.split(" at line ").next().unwrap_or(&text);
+    match (error.line(), error.column()) {
+        (0, _) => format!(": {message}"),
+        (1, column) => format!(" at column {column}: {message}"),
+        (line, column) => format!(" at line {line}, column {column} of the record: {message}"),
+    }
+}
+
 fn id(value: Option<Scalar>) -> Option<String> {
     value
         .and_then(|s| s.0)
@@ -131,7 +143,7 @@ pub fn from_segment_json(raw: &[u8], zone: Option<&TimeZone>) -> Result<Event, R
         } else {
             "invalid JSON"
         };
-        Rejection::new(format!("{what}: {e}"))
+        Rejection::new(format!("{what}{}", json_error_detail(&e)))
     })?;
     let kind = match (message.kind.as_deref(), message.event.is_some()) {
         (Some(name), _) => MessageType::from_name(name)
@@ -272,7 +284,10 @@ mod tests {
     #[test]
     fn refuses_with_the_reason() {
         for (json, reason) in [
-            ("{not json", "invalid JSON"),
+            (
+                "{not json",
+                "invalid JSON at column 2: key must be a string",
+            ),
             (
                 r#"{"type":"track","userId":"u","timestamp":"2026-03-01T09:30:00Z"}"#,
                 "track message without `event`",

@@ -1,7 +1,9 @@
 //! One module per subcommand.
 
+mod ingest;
 mod init;
 mod map;
+mod store;
 mod validate;
 
 use std::path::Path;
@@ -10,7 +12,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use parcours_journey::{Journey, Loaded, load_file, load_str};
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, StoreAction};
 
 /// Runs the command; `Err` is reserved for failures outside the user's journey file.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -29,6 +31,33 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output,
             format,
         } => map::run(&file, template.as_deref(), &output, format),
+        Command::Ingest {
+            files,
+            data,
+            format,
+            columns,
+            delimiter,
+            timezone,
+            strict,
+            report,
+        } => ingest::run(ingest::Args {
+            files,
+            data: data.path,
+            format,
+            columns,
+            delimiter,
+            timezone,
+            strict,
+            report,
+        }),
+        Command::Store { action } => match action {
+            StoreAction::Stats { data, format } => store::stats(&data.path, format),
+            StoreAction::Compact {
+                data,
+                segment_rows,
+                format,
+            } => store::compact(&data.path, segment_rows, format),
+        },
     }
 }
 
