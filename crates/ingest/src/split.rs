@@ -246,8 +246,10 @@ impl<R: Read> JsonRecords<R> {
                     }
                     Some(b'{') => return self.top_object(),
                     Some(other) => {
-                        return Err(self
-                            .structure(format!("expected `[` or `{{`, found `{}`", other as char)));
+                        return Err(self.structure(format!(
+                            "expected `[` or `{{`, found `{}`",
+                            other as char
+                        )));
                     }
                 },
                 Mode::InArray { top_level } => {
