@@ -102,6 +102,27 @@ pub enum Command {
         /// Report format (--format names the input format here).
         #[arg(long, value_enum, default_value_t)]
         report: OutputFormat,
+        /// Events per segment written (memory used grows with it).
+        #[arg(long, default_value_t = parcours_store::DEFAULT_RUN_ROWS)]
+        segment_rows: usize,
+    },
+    /// Generate a realistic data set for the `digital` template (with planted frictions) and import it.
+    Demo {
+        /// Customers to simulate (about 30 events each).
+        #[arg(long, default_value_t = 20_000)]
+        customers: u64,
+        /// Seed: the same seed gives the same events.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// The store to fill.
+        #[command(flatten)]
+        data: DataDir,
+        /// Write the events to this file (.ndjson or .csv, .gz to compress) instead of the store.
+        #[arg(long, value_name = "FILE")]
+        export: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
     },
     /// Inspect or maintain the store.
     Store {

@@ -51,6 +51,8 @@ pub struct IngestOptions {
     pub threads: usize,
     /// Where quarantine files go.
     pub quarantine_dir: PathBuf,
+    /// Events per segment written.
+    pub segment_rows: usize,
 }
 
 impl IngestOptions {
@@ -65,6 +67,7 @@ impl IngestOptions {
             progress: false,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             quarantine_dir: data_dir.join("quarantine"),
+            segment_rows: parcours_store::DEFAULT_RUN_ROWS,
         }
     }
 }
@@ -316,10 +319,9 @@ pub fn ingest_file(
         },
     })?;
     let mut quarantine = Quarantine::new(&options.quarantine_dir, path);
-    let mut import = store.begin_import(ImportOptions::new(
-        path.display().to_string(),
-        format.as_str(),
-    ))?;
+    let mut import_options = ImportOptions::new(path.display().to_string(), format.as_str());
+    import_options.run_rows = options.segment_rows;
+    let mut import = store.begin_import(import_options)?;
     let mut records = 0u64;
 
     let zone = options.timezone.clone();
@@ -332,25 +334,32 @@ pub fn ingest_file(
             let work_rx = Arc::clone(&work_rx);
             let done_tx = done_tx.clone();
             let zone = zone.clone();
-            scope.spawn(move || {
-                loop {
-                    let next = work_rx
-                        .lock()
-                        .expect("no parser panics holding the lock")
-                        .recv();
-                    let Ok((seq, chunk)) = next else { break };
-                    if done_tx
-                        .send((seq, parse_chunk(chunk, zone.as_ref())))
-                        .is_err()
-                    {
-                        break;
+            let parser = std::thread::Builder::new().name("parcours-parse".into());
+            parser
+                .spawn_scoped(scope, move || {
+                    loop {
+                        let next = work_rx
+                            .lock()
+                            .expect("no parser panics holding the lock")
+                            .recv();
+                        let Ok((seq, chunk)) = next else { break };
+                        if done_tx
+                            .send((seq, parse_chunk(chunk, zone.as_ref())))
+                            .is_err()
+                        {
+                            break;
+                        }
                     }
-                }
-            });
+                })
+                .map_err(io)?;
         }
         drop(done_tx);
-        let reader_thread =
-            scope.spawn(move || read_chunks(path, format, reader, options, work_tx));
+        let reader_thread = std::thread::Builder::new()
+            .name("parcours-read".into())
+            .spawn_scoped(scope, move || {
+                read_chunks(path, format, reader, options, work_tx)
+            })
+            .map_err(io)?;
 
         // Outcomes in file order, whatever thread parsed them.
         let mut waiting: BTreeMap<u64, Vec<Outcome>> = BTreeMap::new();

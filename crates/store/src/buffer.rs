@@ -91,6 +91,21 @@ pub struct EventBuffer {
 }
 
 impl EventBuffer {
+    /// An empty buffer with room for `rows` events and `text_bytes` of text. The room is
+    /// address space: memory is only used as rows arrive, and growing never copies.
+    pub fn with_capacity(rows: usize, text_bytes: usize) -> EventBuffer {
+        EventBuffer {
+            customer: Vec::with_capacity(rows),
+            timestamp: Vec::with_capacity(rows),
+            key: Vec::with_capacity(rows),
+            code: Vec::with_capacity(rows),
+            kind: Vec::with_capacity(rows),
+            received_at: Vec::with_capacity(rows),
+            texts: std::array::from_fn(|_| Vec::with_capacity(rows)),
+            arena: Vec::with_capacity(text_bytes),
+        }
+    }
+
     /// Number of events.
     pub fn len(&self) -> usize {
         self.customer.len()

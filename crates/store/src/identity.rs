@@ -23,6 +23,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use foldhash::fast::RandomState;
+
 use parcours_events::{Event, IdKind, MessageType};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -66,9 +68,14 @@ pub type TraitValue = (Value, i64);
 /// Identity changes made by one import, applied to storage when the import commits.
 #[derive(Debug, Default)]
 pub struct Resolver {
-    links: HashMap<(IdKind, Box<str>), u64>,
+    /// Identifier → customer, one map per kind (indexed by `IdKind::code() - 1`), looked up
+    /// by `&str` without allocating.
+    links: [HashMap<Box<str>, u64, RandomState>; 3],
+    /// Storage knew no identifier when the import began: nothing to look up there.
+    storage_empty: bool,
     parent: HashMap<u64, u64>,
     profiles: HashMap<u64, Profile>,
+    first_new_id: u64,
     next_id: u64,
     /// Identifiers linked for the first time, with the customer they were linked to.
     pub new_links: Vec<(IdKind, String, u64)>,
@@ -88,9 +95,20 @@ impl Resolver {
     /// A resolver that numbers new customers from `next_id`.
     pub fn new(next_id: u64) -> Resolver {
         Resolver {
+            first_new_id: next_id,
             next_id,
             ..Resolver::default()
         }
+    }
+
+    /// The same resolver, told that storage holds no identifier yet.
+    pub fn with_empty_storage(mut self) -> Resolver {
+        self.storage_empty = true;
+        self
+    }
+
+    fn links(&mut self, kind: IdKind) -> &mut HashMap<Box<str>, u64, RandomState> {
+        &mut self.links[(kind.code() - 1) as usize]
     }
 
     /// The surviving customer of `customer`, after this import's merges.
@@ -112,22 +130,34 @@ impl Resolver {
         kind: IdKind,
         value: &str,
     ) -> Result<Option<u64>, StoreError> {
-        if let Some(&c) = self.links.get(&(kind, value.into())) {
+        if let Some(&c) = self.links(kind).get(value) {
             return Ok(Some(self.find(c)));
+        }
+        if self.storage_empty {
+            return Ok(None);
         }
         let found = dir.lookup(kind, value)?;
         if let Some(c) = found {
-            self.links.insert((kind, value.into()), c);
+            self.links(kind).insert(value.into(), c);
         }
         Ok(found.map(|c| self.find(c)))
     }
 
     fn load(&mut self, dir: &mut dyn Directory, customer: u64) -> Result<&mut Profile, StoreError> {
         if !self.profiles.contains_key(&customer) {
-            let profile = dir.profile(customer)?;
+            let profile = if self.storage_empty {
+                Profile::default()
+            } else {
+                dir.profile(customer)?
+            };
             self.profiles.insert(customer, profile);
         }
         Ok(self.profiles.get_mut(&customer).expect("just inserted"))
+    }
+
+    /// True for customers this import created (ids are handed out consecutively).
+    pub fn is_new(&self, customer: u64) -> bool {
+        customer >= self.first_new_id
     }
 
     fn create(&mut self) -> u64 {
@@ -145,9 +175,9 @@ impl Resolver {
         value: &str,
         customer: u64,
     ) -> Result<(), StoreError> {
-        self.links.insert((kind, value.into()), customer);
+        self.links(kind).insert(value.into(), customer);
         self.new_links.push((kind, value.to_string(), customer));
-        let is_new = self.created.contains(&customer);
+        let is_new = self.is_new(customer);
         let profile = self.load(dir, customer)?;
         let slot = match kind {
             IdKind::User => &mut profile.user_id,
@@ -177,7 +207,7 @@ impl Resolver {
                 changed = true;
             }
         }
-        if changed && !self.created.contains(&into) {
+        if changed && !self.is_new(into) {
             self.profile_changes.push(into);
         }
         self.parent.insert(from, into);
@@ -214,12 +244,7 @@ impl Resolver {
     fn set_traits(&mut self, customer: u64, object: Map<String, Value>, at: i64) {
         let current = self.traits.entry(customer).or_default();
         for (name, value) in object {
-            match current.get(&name) {
-                Some((_, when)) if *when > at => {}
-                _ => {
-                    current.insert(name, (value, at));
-                }
-            }
+            crate::keep_latest(current, name, (value, at));
         }
     }
 

@@ -68,7 +68,7 @@ const LOCK_FILE: &str = "store.lock";
 /// Key files per shard beyond which an import folds them into one.
 const MAX_KEY_FILES: usize = 8;
 /// Default events per segment written by an import.
-pub const DEFAULT_RUN_ROWS: usize = 2 << 20;
+pub const DEFAULT_RUN_ROWS: usize = 1 << 20;
 const RUN_BYTES: usize = 768 << 20;
 
 /// What can go wrong in the store.
@@ -132,7 +132,8 @@ fn sync_dir(dir: &Path) -> Result<(), StoreError> {
 pub struct Store {
     root: PathBuf,
     db: Db,
-    codes: HashMap<(MessageType, String), i32>,
+    /// Event code of each (type, name), one map per type, looked up by `&str`.
+    codes: HashMap<MessageType, HashMap<Box<str>, i32>>,
     next_code: i32,
     _lock: File,
 }
@@ -177,7 +178,11 @@ impl Store {
         store.recover()?;
         for (code, kind, name) in store.db.event_codes()? {
             store.next_code = store.next_code.max(code + 1);
-            store.codes.insert((kind, name), code);
+            store
+                .codes
+                .entry(kind)
+                .or_default()
+                .insert(name.into(), code);
         }
         Ok(store)
     }
@@ -272,14 +277,26 @@ impl Store {
                 .join(format!("import-{}-{}", std::process::id(), now_ms()));
         std::fs::create_dir_all(&pending).map_err(io(&pending))?;
         let spill = KeySpill::create(&pending)?;
-        let resolver = Resolver::new(self.db.next_customer_id()?);
+        let mut resolver = Resolver::new(self.db.next_customer_id()?);
+        let known: bool = self
+            .db
+            .conn
+            .query_row("SELECT EXISTS (SELECT 1 FROM identifiers)", [], |r| {
+                r.get(0)
+            })
+            .map_err(self.db.error())?;
+        if !known {
+            resolver = resolver.with_empty_storage();
+        }
         Ok(Import {
             pending,
             started_at: now_ms(),
             resolver,
-            buffer: EventBuffer::default(),
+            buffer: EventBuffer::with_capacity(options.run_rows, RUN_BYTES),
             runs: Vec::new(),
-            spill: Some(spill),
+            flushed: 0,
+            spare: None,
+            writer: RunWriter::start(spill)?,
             new_codes: Vec::new(),
             pushed: 0,
             finished: false,
@@ -294,12 +311,13 @@ impl Store {
         name: &str,
         new_codes: &mut Vec<(i32, MessageType, String)>,
     ) -> i32 {
-        if let Some(&code) = self.codes.get(&(kind, name.to_string())) {
+        let names = self.codes.entry(kind).or_default();
+        if let Some(&code) = names.get(name) {
             return code;
         }
         let code = self.next_code;
         self.next_code += 1;
-        self.codes.insert((kind, name.to_string()), code);
+        names.insert(name.into(), code);
         new_codes.push((code, kind, name.to_string()));
         code
     }
@@ -382,6 +400,90 @@ struct Run {
     info: SegmentInfo,
 }
 
+type WriteJob = (PathBuf, EventBuffer, u16);
+type WriteDone = Result<(Run, EventBuffer), StoreError>;
+
+/// Sorts and writes full runs on its own thread, spilling their keys, while the import goes
+/// on filling the next buffer; hands each buffer back, emptied, for reuse.
+struct RunWriter {
+    jobs: Option<std::sync::mpsc::SyncSender<WriteJob>>,
+    done: std::sync::mpsc::Receiver<WriteDone>,
+    thread: Option<std::thread::JoinHandle<Result<KeySpill, StoreError>>>,
+    in_flight: bool,
+}
+
+impl RunWriter {
+    fn start(mut spill: KeySpill) -> Result<RunWriter, StoreError> {
+        let (jobs, job_rx) = std::sync::mpsc::sync_channel::<WriteJob>(0);
+        let (done_tx, done) = std::sync::mpsc::sync_channel::<WriteDone>(1);
+        let thread = std::thread::Builder::new()
+            .name("parcours-write".into())
+            .spawn(move || {
+                for (path, mut buffer, run) in job_rx {
+                    let order = buffer.sorted_order();
+                    let mut result = Ok(());
+                    for (row, &i) in order.iter().enumerate() {
+                        result = spill.push(buffer.key[i as usize], run, row as u32);
+                        if result.is_err() {
+                            break;
+                        }
+                    }
+                    let result = result
+                        .and_then(|()| segment::write_segment(&path, &mut buffer, &order))
+                        .map(|info| (Run { path, info }, buffer));
+                    if done_tx.send(result).is_err() {
+                        break;
+                    }
+                }
+                Ok(spill)
+            })
+            .map_err(io(Path::new("writer thread")))?;
+        Ok(RunWriter {
+            jobs: Some(jobs),
+            done,
+            thread: Some(thread),
+            in_flight: false,
+        })
+    }
+
+    /// Waits for the run being written, if any.
+    fn wait(&mut self) -> Result<Option<(Run, EventBuffer)>, StoreError> {
+        if !self.in_flight {
+            return Ok(None);
+        }
+        self.in_flight = false;
+        match self.done.recv() {
+            Ok(result) => result.map(Some),
+            Err(_) => Err(StoreError::Corrupt("the segment writer stopped".into())),
+        }
+    }
+
+    fn submit(&mut self, job: WriteJob) -> Result<(), StoreError> {
+        let jobs = self.jobs.as_ref().expect("submit before stop");
+        jobs.send(job)
+            .map_err(|_| StoreError::Corrupt("the segment writer stopped".into()))?;
+        self.in_flight = true;
+        Ok(())
+    }
+
+    /// Ends the thread and returns the keys it spilled.
+    fn stop(&mut self) -> Option<Result<KeySpill, StoreError>> {
+        self.jobs = None;
+        let thread = self.thread.take()?;
+        Some(
+            thread
+                .join()
+                .unwrap_or_else(|_| Err(StoreError::Corrupt("the segment writer panicked".into()))),
+        )
+    }
+}
+
+impl Drop for RunWriter {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// An import in progress. Dropping it without [`Import::finish`] discards it.
 pub struct Import<'s> {
     store: &'s mut Store,
@@ -391,7 +493,9 @@ pub struct Import<'s> {
     resolver: Resolver,
     buffer: EventBuffer,
     runs: Vec<Run>,
-    spill: Option<KeySpill>,
+    flushed: usize,
+    spare: Option<EventBuffer>,
+    writer: RunWriter,
     new_codes: Vec<(i32, MessageType, String)>,
     pushed: u64,
     finished: bool,
@@ -399,6 +503,8 @@ pub struct Import<'s> {
 
 impl Drop for Import<'_> {
     fn drop(&mut self) {
+        // The writer may be writing into the pending folder: stop it first.
+        self.writer.stop();
         if !self.finished {
             let _ = std::fs::remove_dir_all(&self.pending);
         }
@@ -430,17 +536,33 @@ impl Import<'_> {
         if self.buffer.is_empty() {
             return Ok(());
         }
-        let run = u16::try_from(self.runs.len())
+        let run = u16::try_from(self.flushed)
             .map_err(|_| StoreError::Corrupt("an import is limited to 65,536 segments".into()))?;
-        let order = self.buffer.sorted_order();
-        let spill = self.spill.as_mut().expect("spill lives until finish");
-        for (row, &i) in order.iter().enumerate() {
-            spill.push(self.buffer.key[i as usize], run, row as u32)?;
+        self.flushed += 1;
+        // The previous run must be written before this one starts: its buffer is the spare.
+        if let Some((written, recycled)) = self.writer.wait()? {
+            self.runs.push(written);
+            self.spare = Some(recycled);
         }
+        let next = self
+            .spare
+            .take()
+            .unwrap_or_else(|| EventBuffer::with_capacity(self.options.run_rows, RUN_BYTES));
+        let full = std::mem::replace(&mut self.buffer, next);
         let path = self.pending.join(format!("run-{run:05}.parquet"));
-        let info = segment::write_segment(&path, &mut self.buffer, &order)?;
-        self.runs.push(Run { path, info });
-        Ok(())
+        self.writer.submit((path, full, run))
+    }
+
+    /// Waits for the last run and returns the spilled keys.
+    fn drain_writer(&mut self) -> Result<KeySpill, StoreError> {
+        if let Some((written, _)) = self.writer.wait()? {
+            self.runs.push(written);
+        }
+        self.writer.stop().unwrap_or_else(|| {
+            Err(StoreError::Corrupt(
+                "the segment writer was stopped twice".into(),
+            ))
+        })
     }
 
     /// Dedups, commits and makes the import visible. `rejected` and `quarantine` are the
@@ -451,12 +573,12 @@ impl Import<'_> {
         quarantine: Option<&Path>,
     ) -> Result<ImportSummary, StoreError> {
         self.flush_run()?;
+        let spill = self.drain_writer()?;
         let key_files = self.store.key_files()?;
         let stored: Vec<Vec<PathBuf>> = key_files
             .iter()
             .map(|files| files.iter().map(|(_, p)| p.clone()).collect())
             .collect();
-        let spill = self.spill.take().expect("finish runs once");
         let dedup = keys::dedup(spill, self.runs.len(), &stored, &self.pending)?;
 
         // Leave out duplicates: rewrite only the runs that had some.
@@ -570,22 +692,88 @@ impl Import<'_> {
             .map_err(error)?;
         }
 
-        // Customers created by this import, merged or not (their ids are in the segments).
+        // What survives of every customer touched, computed before writing: latest traits
+        // (this import's, and those of stored customers merged away) and first/last seen.
+        let mut traits: HashMap<u64, BTreeMap<String, TraitValue>> = HashMap::new();
+        let mut seen: HashMap<u64, (i64, i64)> = HashMap::new();
+        let fold_trait = |traits: &mut HashMap<u64, BTreeMap<String, TraitValue>>,
+                          customer: u64,
+                          name: String,
+                          value: TraitValue| {
+            keep_latest(traits.entry(customer).or_default(), name, value);
+        };
+        let fold_seen =
+            |seen: &mut HashMap<u64, (i64, i64)>, customer: u64, (first, last): (i64, i64)| {
+                let span = seen.entry(customer).or_insert((first, last));
+                span.0 = span.0.min(first);
+                span.1 = span.1.max(last);
+            };
+        for &(from, _) in &resolver.merges {
+            let stored: Option<(String, String, i64, i64)> = tx
+                .query_row(
+                    "SELECT traits, trait_times, first_seen, last_seen FROM customers WHERE id = ?1",
+                    params![from as i64],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()
+                .map_err(error)?;
+            if let Some((stored_traits_json, times, first, last)) = stored {
+                let into = resolver.find(from);
+                for (name, value, at) in stored_traits(&stored_traits_json, &times) {
+                    fold_trait(&mut traits, into, name, (value, at));
+                }
+                fold_seen(&mut seen, into, (first, last));
+            }
+        }
+        for (&c, updates) in &resolver.traits {
+            for (name, value) in updates {
+                fold_trait(&mut traits, resolver.find(c), name.clone(), value.clone());
+            }
+        }
+        for (&c, &span) in &resolver.seen {
+            fold_seen(&mut seen, resolver.find(c), span);
+        }
+        let json = |values: &BTreeMap<String, TraitValue>| {
+            let plain: Map<String, Value> = values
+                .iter()
+                .map(|(k, (v, _))| (k.clone(), v.clone()))
+                .collect();
+            let times: Map<String, Value> = values
+                .iter()
+                .map(|(k, (_, at))| (k.clone(), Value::from(*at)))
+                .collect();
+            (
+                Value::Object(plain).to_string(),
+                Value::Object(times).to_string(),
+            )
+        };
+
+        // Customers created by this import, merged or not (their ids are in the segments),
+        // written whole.
         {
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT INTO customers (id, merged_into, user_id, email, anonymous_id, first_seen, last_seen, import_id)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    "INSERT INTO customers (id, merged_into, user_id, email, anonymous_id, first_seen, last_seen, traits, trait_times, import_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 )
                 .map_err(error)?;
             for &c in &resolver.created {
                 let root_id = resolver.find(c);
                 let profile = resolver.profile(c).cloned().unwrap_or_default();
-                let (first, last) = resolver
-                    .seen
-                    .get(&c)
-                    .copied()
-                    .unwrap_or((self.started_at, self.started_at));
+                let (span, (traits_json, times_json)) = if root_id == c {
+                    (
+                        seen.remove(&c),
+                        traits
+                            .remove(&c)
+                            .map_or_else(|| ("{}".to_string(), "{}".to_string()), |t| json(&t)),
+                    )
+                } else {
+                    (
+                        resolver.seen.get(&c).copied(),
+                        ("{}".to_string(), "{}".to_string()),
+                    )
+                };
+                let (first, last) = span.unwrap_or((self.started_at, self.started_at));
                 insert
                     .execute(params![
                         c as i64,
@@ -595,14 +783,15 @@ impl Import<'_> {
                         profile.anonymous_id,
                         first,
                         last,
+                        traits_json,
+                        times_json,
                         import_id
                     ])
                     .map_err(error)?;
             }
         }
 
-        // Merges: every id of the merged customer now points to the survivor.
-        let mut inherited_traits: Vec<(u64, String, String)> = Vec::new();
+        // Merges of stored customers: every id of the merged customer points to the survivor.
         for &(from, _) in &resolver.merges {
             let into = resolver.find(from);
             tx.execute(
@@ -616,8 +805,15 @@ impl Import<'_> {
                 params![into as i64, from as i64],
             )
             .map_err(error)?;
+            if !resolver.is_new(from) {
+                tx.execute(
+                    "UPDATE customers SET merged_into = ?1 WHERE id = ?2",
+                    params![into as i64, from as i64],
+                )
+                .map_err(error)?;
+            }
             tx.execute(
-                "UPDATE customers SET merged_into = ?1 WHERE id = ?2 OR merged_into = ?2",
+                "UPDATE customers SET merged_into = ?1 WHERE merged_into = ?2",
                 params![into as i64, from as i64],
             )
             .map_err(error)?;
@@ -626,22 +822,6 @@ impl Import<'_> {
                 params![into as i64, from as i64],
             )
             .map_err(error)?;
-            let stored: Option<(String, String, i64, i64)> = tx
-                .query_row(
-                    "SELECT traits, trait_times, first_seen, last_seen FROM customers WHERE id = ?1",
-                    params![from as i64],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-                )
-                .optional()
-                .map_err(error)?;
-            if let Some((traits, times, first, last)) = stored {
-                inherited_traits.push((into, traits, times));
-                tx.execute(
-                    "UPDATE customers SET first_seen = min(first_seen, ?2), last_seen = max(last_seen, ?3) WHERE id = ?1",
-                    params![into as i64, first, last],
-                )
-                .map_err(error)?;
-            }
         }
 
         {
@@ -665,64 +845,36 @@ impl Import<'_> {
                         .map_err(error)?;
                 }
             }
-            let mut seen = tx
+            // What remains is about stored customers.
+            let mut update_seen = tx
                 .prepare_cached("UPDATE customers SET first_seen = min(first_seen, ?2), last_seen = max(last_seen, ?3) WHERE id = ?1")
                 .map_err(error)?;
-            for (&c, &(first, last)) in &resolver.seen {
-                seen.execute(params![resolver.find(c) as i64, first, last])
+            for (&c, &(first, last)) in &seen {
+                update_seen
+                    .execute(params![c as i64, first, last])
                     .map_err(error)?;
             }
         }
-
-        // Traits: latest value per name, across this import, merged customers and storage.
-        let mut updates: HashMap<u64, BTreeMap<String, TraitValue>> = HashMap::new();
-        let mut apply = |customer: u64, name: String, value: TraitValue| {
-            let slot = updates.entry(customer).or_default();
-            match slot.get(&name) {
-                Some((_, at)) if *at > value.1 => {}
-                _ => {
-                    slot.insert(name, value);
-                }
-            }
-        };
-        for (into, traits, times) in inherited_traits {
-            for (name, value, at) in stored_traits(&traits, &times) {
-                apply(into, name, (value, at));
-            }
-        }
-        for (&c, traits) in &resolver.traits {
-            for (name, value) in traits {
-                apply(resolver.find(c), name.clone(), value.clone());
-            }
-        }
-        for (customer, changes) in updates {
-            let (traits, times): (String, String) = tx
+        for (customer, changes) in traits {
+            let (stored_values, stored_times): (String, String) = tx
                 .query_row(
                     "SELECT traits, trait_times FROM customers WHERE id = ?1",
                     params![customer as i64],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .map_err(error)?;
-            let mut values: Map<String, Value> = serde_json::from_str(&traits).unwrap_or_default();
-            let mut at: Map<String, Value> = serde_json::from_str(&times).unwrap_or_default();
-            for (name, (value, when)) in changes {
-                if at
-                    .get(&name)
-                    .and_then(Value::as_i64)
-                    .is_some_and(|stored| stored > when)
-                {
-                    continue;
-                }
-                values.insert(name.clone(), value);
-                at.insert(name, Value::from(when));
+            let mut merged: BTreeMap<String, TraitValue> =
+                stored_traits(&stored_values, &stored_times)
+                    .into_iter()
+                    .map(|(name, value, at)| (name, (value, at)))
+                    .collect();
+            for (name, value) in changes {
+                keep_latest(&mut merged, name, value);
             }
+            let (values_json, times_json) = json(&merged);
             tx.execute(
                 "UPDATE customers SET traits = ?2, trait_times = ?3 WHERE id = ?1",
-                params![
-                    customer as i64,
-                    Value::Object(values).to_string(),
-                    Value::Object(at).to_string()
-                ],
+                params![customer as i64, values_json, times_json],
             )
             .map_err(error)?;
         }
@@ -804,6 +956,16 @@ impl Import<'_> {
             merges: self.resolver.merges.len() as u64,
             segments: runs.len() as u64,
         })
+    }
+}
+
+/// Sets a trait unless the value already there was set at a later event time (rule 7).
+fn keep_latest(traits: &mut BTreeMap<String, TraitValue>, name: String, value: TraitValue) {
+    match traits.get(&name) {
+        Some((_, at)) if *at > value.1 => {}
+        _ => {
+            traits.insert(name, value);
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use parcours_events::MessageType;
-use parquet::basic::{Compression, LogicalType, Repetition, TimeUnit, Type as Physical};
+use parquet::basic::{Compression, Encoding, LogicalType, Repetition, TimeUnit, Type as Physical};
 use parquet::column::reader::ColumnReader;
 use parquet::data_type::{ByteArray, ByteArrayType, Int32Type, Int64Type};
 use parquet::file::properties::WriterProperties;
@@ -24,6 +24,8 @@ use crate::buffer::{EventBuffer, Text};
 pub const SCHEMA_VERSION: &str = "1";
 /// Rows per Parquet row group.
 pub const ROW_GROUP_ROWS: usize = 1 << 20;
+/// Values handed to the Parquet writer at a time.
+const WRITE_BATCH: usize = 1 << 16;
 
 /// Columns of a segment, in file order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -192,18 +194,36 @@ pub fn write_segment(
         source,
     };
     let file = File::create(path).map_err(io)?;
-    let properties = WriterProperties::builder()
+    let mut properties = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_size(ROW_GROUP_ROWS)
         .set_created_by(format!("parcours {}", env!("CARGO_PKG_VERSION")))
         .set_key_value_metadata(Some(vec![parquet::file::metadata::KeyValue::new(
             "parcours.schema".to_string(),
             SCHEMA_VERSION.to_string(),
-        )]))
-        .build();
-    let mut writer = SerializedFileWriter::new(file, schema(), Arc::new(properties))
+        )]));
+    for column in COLUMNS {
+        let name = parquet::schema::types::ColumnPath::from(column.name());
+        properties = match column {
+            // Sorted by customer then time: small deltas, packed tight.
+            Column::Customer | Column::Timestamp | Column::ReceivedAt => properties
+                .set_column_dictionary_enabled(name.clone(), false)
+                .set_column_encoding(name, Encoding::DELTA_BINARY_PACKED),
+            // Few distinct values: dictionary.
+            Column::Code | Column::Kind | Column::Text(Text::Name | Text::Source) => properties,
+            // Nearly one value per event: a dictionary would be built, then abandoned.
+            _ => properties.set_column_dictionary_enabled(name, false),
+        };
+    }
+    let mut writer = SerializedFileWriter::new(file, schema(), Arc::new(properties.build()))
         .map_err(parquet_error(path))?;
     let arena = Bytes::from(std::mem::take(&mut buffer.arena));
+    // Columns are written in batches through buffers reused across batches and columns:
+    // allocating a row group's worth of values per column made the kernel zero pages all day.
+    let mut integers: Vec<i64> = Vec::with_capacity(WRITE_BATCH);
+    let mut codes: Vec<i32> = Vec::with_capacity(WRITE_BATCH);
+    let mut strings: Vec<ByteArray> = Vec::with_capacity(WRITE_BATCH);
+    let mut levels: Vec<i16> = Vec::with_capacity(WRITE_BATCH);
     for rows in order.chunks(ROW_GROUP_ROWS) {
         let mut group = writer.next_row_group().map_err(parquet_error(path))?;
         for column in COLUMNS {
@@ -211,72 +231,77 @@ pub fn write_segment(
                 .next_column()
                 .map_err(parquet_error(path))?
                 .expect("one writer per schema column");
-            let result = match column {
-                Column::Customer | Column::Key => {
-                    let source = if column == Column::Customer {
-                        &buffer.customer
-                    } else {
-                        &buffer.key
-                    };
-                    let values: Vec<i64> =
-                        rows.iter().map(|&r| source[r as usize] as i64).collect();
-                    out.typed::<Int64Type>().write_batch(&values, None, None)
-                }
-                Column::Timestamp | Column::ReceivedAt => {
-                    let source = if column == Column::Timestamp {
-                        &buffer.timestamp
-                    } else {
-                        &buffer.received_at
-                    };
-                    let values: Vec<i64> = rows.iter().map(|&r| source[r as usize]).collect();
-                    out.typed::<Int64Type>().write_batch(&values, None, None)
-                }
-                Column::Code => {
-                    let values: Vec<i32> = rows.iter().map(|&r| buffer.code[r as usize]).collect();
-                    out.typed::<Int32Type>().write_batch(&values, None, None)
-                }
-                Column::Kind => {
-                    let values: Vec<ByteArray> = rows
-                        .iter()
-                        .map(|&r| {
+            for batch in rows.chunks(WRITE_BATCH) {
+                let result = match column {
+                    Column::Customer | Column::Key => {
+                        let source = if column == Column::Customer {
+                            &buffer.customer
+                        } else {
+                            &buffer.key
+                        };
+                        integers.clear();
+                        integers.extend(batch.iter().map(|&r| source[r as usize] as i64));
+                        out.typed::<Int64Type>().write_batch(&integers, None, None)
+                    }
+                    Column::Timestamp | Column::ReceivedAt => {
+                        let source = if column == Column::Timestamp {
+                            &buffer.timestamp
+                        } else {
+                            &buffer.received_at
+                        };
+                        integers.clear();
+                        integers.extend(batch.iter().map(|&r| source[r as usize]));
+                        out.typed::<Int64Type>().write_batch(&integers, None, None)
+                    }
+                    Column::Code => {
+                        codes.clear();
+                        codes.extend(batch.iter().map(|&r| buffer.code[r as usize]));
+                        out.typed::<Int32Type>().write_batch(&codes, None, None)
+                    }
+                    Column::Kind => {
+                        strings.clear();
+                        strings.extend(batch.iter().map(|&r| {
                             ByteArray::from(Bytes::from_static(
                                 buffer.kind[r as usize].as_str().as_bytes(),
                             ))
-                        })
-                        .collect();
-                    out.typed::<ByteArrayType>()
-                        .write_batch(&values, None, None)
-                }
-                Column::Text(field) => {
-                    let spans = &buffer.texts[field as usize];
-                    let mut values = Vec::with_capacity(rows.len());
-                    let mut levels =
-                        Vec::with_capacity(if column.required() { 0 } else { rows.len() });
-                    for &r in rows {
-                        let span = spans[r as usize];
-                        if span.is_present() {
-                            let start = span.start as usize;
-                            values.push(ByteArray::from(
-                                arena.slice(start..start + span.len as usize),
-                            ));
-                        } else if column.required() {
-                            values.push(ByteArray::from(Bytes::new()));
-                        }
-                        if !column.required() {
-                            levels.push(i16::from(span.is_present()));
-                        }
+                        }));
+                        out.typed::<ByteArrayType>()
+                            .write_batch(&strings, None, None)
                     }
-                    let levels = (!column.required()).then_some(levels.as_slice());
-                    out.typed::<ByteArrayType>()
-                        .write_batch(&values, levels, None)
-                }
-            };
-            result.map_err(parquet_error(path))?;
+                    Column::Text(field) => {
+                        let spans = &buffer.texts[field as usize];
+                        strings.clear();
+                        levels.clear();
+                        for &r in batch {
+                            let span = spans[r as usize];
+                            if span.is_present() {
+                                let start = span.start as usize;
+                                strings.push(ByteArray::from(
+                                    arena.slice(start..start + span.len as usize),
+                                ));
+                            } else if column.required() {
+                                strings.push(ByteArray::from(Bytes::new()));
+                            }
+                            if !column.required() {
+                                levels.push(i16::from(span.is_present()));
+                            }
+                        }
+                        let levels = (!column.required()).then_some(levels.as_slice());
+                        out.typed::<ByteArrayType>()
+                            .write_batch(&strings, levels, None)
+                    }
+                };
+                result.map_err(parquet_error(path))?;
+            }
             out.close().map_err(parquet_error(path))?;
         }
         group.close().map_err(parquet_error(path))?;
     }
+    drop(strings);
     let file = writer.into_inner().map_err(parquet_error(path))?;
+    // Every slice of the arena is gone with the writer: take its memory back, so a buffer
+    // reused for the next segment does not fault fresh pages in.
+    buffer.arena = arena.try_into_mut().map(Vec::from).unwrap_or_default();
     file.sync_all().map_err(io)?;
     let bytes = file.metadata().map_err(io)?.len();
     let (min_ts, max_ts) = order

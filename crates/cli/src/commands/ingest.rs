@@ -20,6 +20,7 @@ pub struct Args {
     pub timezone: String,
     pub strict: bool,
     pub report: OutputFormat,
+    pub segment_rows: usize,
 }
 
 fn parse_column(text: &str) -> anyhow::Result<(Role, String)> {
@@ -61,6 +62,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     })?);
     options.strict = args.strict;
     options.progress = args.report == OutputFormat::Text;
+    options.segment_rows = args.segment_rows.max(1);
     for file in &args.files {
         if !file.is_file() {
             bail!("{} is not a file", file.display());

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod demo;
 mod ingest;
 mod init;
 mod map;
@@ -40,6 +41,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             timezone,
             strict,
             report,
+            segment_rows,
         } => ingest::run(ingest::Args {
             files,
             data: data.path,
@@ -49,7 +51,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             timezone,
             strict,
             report,
+            segment_rows,
         }),
+        Command::Demo {
+            customers,
+            seed,
+            data,
+            export,
+            format,
+        } => demo::run(customers, seed, &data.path, export.as_deref(), format),
         Command::Store { action } => match action {
             StoreAction::Stats { data, format } => store::stats(&data.path, format),
             StoreAction::Compact {
