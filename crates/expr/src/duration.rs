@@ -147,7 +147,7 @@ impl fmt::Display for Duration {
     /// Writes the largest unit that divides the duration exactly, so `5400s` prints as `90m`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (unit, per) in [('w', 604_800), ('d', 86_400), ('h', 3_600), ('m', 60)] {
-            if self.secs != 0 && self.secs % per == 0 {
+            if self.secs != 0 && self.secs.is_multiple_of(per) {
                 return write!(f, "{}{unit}", self.secs / per);
             }
         }

@@ -6,7 +6,7 @@ use parcours_events::{IdKind, MessageType};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::StoreError;
-use crate::identity::{Directory, Profile};
+use crate::identity::{Directory, Strength};
 
 /// Version of the database schema.
 const SCHEMA_VERSION: i64 = 1;
@@ -17,18 +17,21 @@ CREATE TABLE IF NOT EXISTS meta (
     value TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS customers (
-    id           INTEGER PRIMARY KEY,
-    merged_into  INTEGER,
-    user_id      TEXT,
-    email        TEXT,
-    anonymous_id TEXT,
-    first_seen   INTEGER NOT NULL,
-    last_seen    INTEGER NOT NULL,
-    traits       TEXT NOT NULL DEFAULT '{}',
-    trait_times  TEXT NOT NULL DEFAULT '{}',
-    import_id    INTEGER NOT NULL
+    id          INTEGER PRIMARY KEY,
+    merged_into INTEGER,
+    first_seen  INTEGER NOT NULL,
+    last_seen   INTEGER NOT NULL,
+    import_id   INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS customers_merged ON customers(merged_into) WHERE merged_into IS NOT NULL;
+-- Latest value of each trait, and the event time it was set at.
+CREATE TABLE IF NOT EXISTS traits (
+    customer_id INTEGER NOT NULL,
+    name        TEXT NOT NULL,
+    value       TEXT NOT NULL,
+    at          INTEGER NOT NULL,
+    PRIMARY KEY (customer_id, name)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS identifiers (
     kind        INTEGER NOT NULL,
     value       TEXT NOT NULL,
@@ -216,21 +219,27 @@ impl Directory for Db {
             .map_err(self.error())
     }
 
-    fn profile(&mut self, customer: u64) -> Result<Profile, StoreError> {
+    fn strength(&mut self, customer: u64) -> Result<Strength, StoreError> {
         let mut statement = self
             .conn
-            .prepare_cached("SELECT user_id, email, anonymous_id FROM customers WHERE id = ?1")
+            .prepare_cached(
+                "SELECT kind FROM identifiers WHERE customer_id = ?1 AND kind IN (?2, ?3)",
+            )
             .map_err(self.error())?;
-        Ok(statement
-            .query_row(params![customer as i64], |r| {
-                Ok(Profile {
-                    user_id: r.get(0)?,
-                    email: r.get(1)?,
-                    anonymous_id: r.get(2)?,
-                })
-            })
-            .optional()
-            .map_err(self.error())?
-            .unwrap_or_default())
+        let kinds = statement
+            .query_map(
+                params![customer as i64, IdKind::User.code(), IdKind::Email.code()],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(self.error())?;
+        let mut strength = Strength::default();
+        for kind in kinds {
+            match IdKind::from_code(kind.map_err(self.error())?) {
+                Some(IdKind::User) => strength.user = true,
+                Some(IdKind::Email) => strength.email = true,
+                _ => {}
+            }
+        }
+        Ok(strength)
     }
 }

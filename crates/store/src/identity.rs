@@ -20,37 +20,47 @@
 //!    its id stays valid and maps to the survivor.
 //! 7. Traits keep, name by name, the value with the latest event timestamp (the later
 //!    arrival on ties).
+//!
+//! Memory is what bounds a large import, so the resolver keeps little: identifiers as
+//! 128-bit hashes (two different identifiers collide with probability about 10^-25 at a
+//! billion identifiers), a small fixed record per customer, and logs of the new links and
+//! trait updates that the import spills to disk and applies when it commits.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use foldhash::fast::RandomState;
-
 use parcours_events::{Event, IdKind, MessageType};
-use serde::Serialize;
-use serde_json::{Map, Value};
+use xxhash_rust::xxh3::xxh3_128_with_seed;
 
 use crate::StoreError;
 
-/// What storage knows about a customer's identity.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Profile {
-    /// First user id.
-    pub user_id: Option<String>,
-    /// First email.
-    pub email: Option<String>,
-    /// First anonymous id.
-    pub anonymous_id: Option<String>,
+/// Whether a customer has a user id or an email: what the rules rank customers by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Strength {
+    /// Has a user id (is known).
+    pub user: bool,
+    /// Has an email.
+    pub email: bool,
 }
 
-impl Profile {
-    fn strength(&self) -> u8 {
-        if self.user_id.is_some() {
+impl Strength {
+    fn rank(self) -> u8 {
+        if self.user {
             2
-        } else if self.email.is_some() {
+        } else if self.email {
             1
         } else {
             0
         }
+    }
+
+    fn with(mut self, kind: IdKind) -> Strength {
+        match kind {
+            IdKind::User => self.user = true,
+            IdKind::Email => self.email = true,
+            IdKind::Anonymous => {}
+        }
+        self
     }
 }
 
@@ -58,37 +68,108 @@ impl Profile {
 pub trait Directory {
     /// The (canonical) customer an identifier is linked to.
     fn lookup(&mut self, kind: IdKind, value: &str) -> Result<Option<u64>, StoreError>;
-    /// A stored customer's identity.
-    fn profile(&mut self, customer: u64) -> Result<Profile, StoreError>;
+    /// Whether a stored customer has a user id, an email.
+    fn strength(&mut self, customer: u64) -> Result<Strength, StoreError>;
 }
 
-/// A trait value and the event time it was set at.
-pub type TraitValue = (Value, i64);
+const NO_PARENT: u64 = u64::MAX;
+
+/// What the resolver keeps per customer it touched.
+#[derive(Clone, Copy, Debug)]
+struct State {
+    first: i64,
+    last: i64,
+    parent: u64,
+    strength: Strength,
+}
+
+impl State {
+    fn new(strength: Strength) -> State {
+        State {
+            first: i64::MAX,
+            last: i64::MIN,
+            parent: NO_PARENT,
+            strength,
+        }
+    }
+}
+
+fn id_hash(kind: IdKind, value: &str) -> u128 {
+    xxh3_128_with_seed(value.as_bytes(), kind.code() as u64)
+}
 
 /// Identity changes made by one import, applied to storage when the import commits.
 #[derive(Debug, Default)]
 pub struct Resolver {
-    /// Identifier → customer, one map per kind (indexed by `IdKind::code() - 1`), looked up
-    /// by `&str` without allocating.
-    links: [HashMap<Box<str>, u64, RandomState>; 3],
+    ids: HashMap<u128, u64, RandomState>,
+    /// Customers created by this import, by `id - first_new_id`.
+    fresh: Vec<State>,
+    /// Stored customers this import touched.
+    touched: HashMap<u64, State, RandomState>,
+    first_new_id: u64,
     /// Storage knew no identifier when the import began: nothing to look up there.
     storage_empty: bool,
-    parent: HashMap<u64, u64>,
-    profiles: HashMap<u64, Profile>,
-    first_new_id: u64,
-    next_id: u64,
-    /// Identifiers linked for the first time, with the customer they were linked to.
-    pub new_links: Vec<(IdKind, String, u64)>,
     /// Customers merged: (merged, into), in order.
     pub merges: Vec<(u64, u64)>,
-    /// Customers created, in order.
-    pub created: Vec<u64>,
-    /// Stored customers whose profile gained an identifier.
-    pub profile_changes: Vec<u64>,
-    /// Trait updates per customer (as assigned; canonicalise with [`Resolver::find`]).
-    pub traits: HashMap<u64, BTreeMap<String, TraitValue>>,
-    /// Earliest and latest event time per customer.
-    pub seen: HashMap<u64, (i64, i64)>,
+    links: Vec<u8>,
+    traits: Vec<u8>,
+}
+
+/// A new identifier link, read back from the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    /// Kind of identifier.
+    pub kind: IdKind,
+    /// The identifier.
+    pub value: String,
+    /// Customer it was linked to (canonicalise with [`Resolver::find`]).
+    pub customer: u64,
+}
+
+/// A trait update, read back from the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraitUpdate {
+    /// Customer (canonicalise with [`Resolver::find`]).
+    pub customer: u64,
+    /// Event time of the update.
+    pub at: i64,
+    /// The traits object, as JSON.
+    pub traits: String,
+}
+
+/// Reads entries of a log written by [`Resolver`].
+pub fn read_links(mut bytes: &[u8]) -> impl Iterator<Item = Link> + '_ {
+    std::iter::from_fn(move || {
+        let (&kind, rest) = bytes.split_first()?;
+        let customer = u64::from_le_bytes(rest[..8].try_into().ok()?);
+        let len = u32::from_le_bytes(rest[8..12].try_into().ok()?) as usize;
+        let value = String::from_utf8_lossy(&rest[12..12 + len]).into_owned();
+        bytes = &rest[12 + len..];
+        Some(Link {
+            kind: IdKind::from_code(i64::from(kind))?,
+            value,
+            customer,
+        })
+    })
+}
+
+/// Reads entries of a trait log written by [`Resolver`].
+pub fn read_traits(mut bytes: &[u8]) -> impl Iterator<Item = TraitUpdate> + '_ {
+    std::iter::from_fn(move || {
+        if bytes.len() < 20 {
+            return None;
+        }
+        let customer = u64::from_le_bytes(bytes[..8].try_into().ok()?);
+        let at = i64::from_le_bytes(bytes[8..16].try_into().ok()?);
+        let len = u32::from_le_bytes(bytes[16..20].try_into().ok()?) as usize;
+        let traits = String::from_utf8_lossy(&bytes[20..20 + len]).into_owned();
+        bytes = &bytes[20 + len..];
+        Some(TraitUpdate {
+            customer,
+            at,
+            traits,
+        })
+    })
 }
 
 impl Resolver {
@@ -96,7 +177,6 @@ impl Resolver {
     pub fn new(next_id: u64) -> Resolver {
         Resolver {
             first_new_id: next_id,
-            next_id,
             ..Resolver::default()
         }
     }
@@ -107,21 +187,86 @@ impl Resolver {
         self
     }
 
-    fn links(&mut self, kind: IdKind) -> &mut HashMap<Box<str>, u64, RandomState> {
-        &mut self.links[(kind.code() - 1) as usize]
+    /// True for customers this import created (ids are handed out consecutively).
+    pub fn is_new(&self, customer: u64) -> bool {
+        customer >= self.first_new_id
+    }
+
+    /// Ids of the customers this import created, in order.
+    pub fn created(&self) -> std::ops::Range<u64> {
+        self.first_new_id..self.first_new_id + self.fresh.len() as u64
+    }
+
+    fn state(&self, customer: u64) -> Option<&State> {
+        if self.is_new(customer) {
+            self.fresh.get((customer - self.first_new_id) as usize)
+        } else {
+            self.touched.get(&customer)
+        }
+    }
+
+    fn state_mut(
+        &mut self,
+        dir: &mut dyn Directory,
+        customer: u64,
+    ) -> Result<&mut State, StoreError> {
+        if self.is_new(customer) {
+            return Ok(&mut self.fresh[(customer - self.first_new_id) as usize]);
+        }
+        if !self.touched.contains_key(&customer) {
+            let strength = if self.storage_empty {
+                Strength::default()
+            } else {
+                dir.strength(customer)?
+            };
+            self.touched.insert(customer, State::new(strength));
+        }
+        Ok(self.touched.get_mut(&customer).expect("just inserted"))
     }
 
     /// The surviving customer of `customer`, after this import's merges.
     pub fn find(&self, mut customer: u64) -> u64 {
-        while let Some(&into) = self.parent.get(&customer) {
-            customer = into;
+        while let Some(state) = self.state(customer) {
+            if state.parent == NO_PARENT {
+                break;
+            }
+            customer = state.parent;
         }
         customer
     }
 
-    /// The identity of a customer: as changed by this import, else as stored.
-    pub fn profile(&self, customer: u64) -> Option<&Profile> {
-        self.profiles.get(&customer)
+    /// Earliest and latest event time of a customer, as seen by this import.
+    pub fn seen(&self, customer: u64) -> Option<(i64, i64)> {
+        self.state(customer)
+            .filter(|s| s.first <= s.last)
+            .map(|s| (s.first, s.last))
+    }
+
+    /// Stored customers this import touched, with the event times it saw for them.
+    pub fn touched(&self) -> impl Iterator<Item = (u64, Option<(i64, i64)>)> + '_ {
+        self.touched
+            .iter()
+            .map(|(&c, s)| (c, (s.first <= s.last).then_some((s.first, s.last))))
+    }
+
+    /// Whether a customer has a user id or an email, as far as this import knows.
+    pub fn strength_of(&self, customer: u64) -> Option<Strength> {
+        self.state(customer).map(|s| s.strength)
+    }
+
+    /// Takes the new links logged since the last call (see [`read_links`]).
+    pub fn take_links(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.links)
+    }
+
+    /// Takes the trait updates logged since the last call (see [`read_traits`]).
+    pub fn take_traits(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.traits)
+    }
+
+    /// Bytes held in the logs, for the caller to decide when to spill them.
+    pub fn log_bytes(&self) -> usize {
+        self.links.len() + self.traits.len()
     }
 
     fn lookup(
@@ -130,7 +275,8 @@ impl Resolver {
         kind: IdKind,
         value: &str,
     ) -> Result<Option<u64>, StoreError> {
-        if let Some(&c) = self.links(kind).get(value) {
+        let hash = id_hash(kind, value);
+        if let Some(&c) = self.ids.get(&hash) {
             return Ok(Some(self.find(c)));
         }
         if self.storage_empty {
@@ -138,33 +284,14 @@ impl Resolver {
         }
         let found = dir.lookup(kind, value)?;
         if let Some(c) = found {
-            self.links(kind).insert(value.into(), c);
+            self.ids.insert(hash, c);
         }
         Ok(found.map(|c| self.find(c)))
     }
 
-    fn load(&mut self, dir: &mut dyn Directory, customer: u64) -> Result<&mut Profile, StoreError> {
-        if !self.profiles.contains_key(&customer) {
-            let profile = if self.storage_empty {
-                Profile::default()
-            } else {
-                dir.profile(customer)?
-            };
-            self.profiles.insert(customer, profile);
-        }
-        Ok(self.profiles.get_mut(&customer).expect("just inserted"))
-    }
-
-    /// True for customers this import created (ids are handed out consecutively).
-    pub fn is_new(&self, customer: u64) -> bool {
-        customer >= self.first_new_id
-    }
-
     fn create(&mut self) -> u64 {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.created.push(id);
-        self.profiles.insert(id, Profile::default());
+        let id = self.first_new_id + self.fresh.len() as u64;
+        self.fresh.push(State::new(Strength::default()));
         id
     }
 
@@ -175,48 +302,31 @@ impl Resolver {
         value: &str,
         customer: u64,
     ) -> Result<(), StoreError> {
-        self.links(kind).insert(value.into(), customer);
-        self.new_links.push((kind, value.to_string(), customer));
-        let is_new = self.is_new(customer);
-        let profile = self.load(dir, customer)?;
-        let slot = match kind {
-            IdKind::User => &mut profile.user_id,
-            IdKind::Email => &mut profile.email,
-            IdKind::Anonymous => &mut profile.anonymous_id,
-        };
-        if slot.is_none() {
-            *slot = Some(value.to_string());
-            if !is_new {
-                self.profile_changes.push(customer);
-            }
-        }
+        self.ids.insert(id_hash(kind, value), customer);
+        self.links.push(kind.code() as u8);
+        self.links.extend_from_slice(&customer.to_le_bytes());
+        self.links
+            .extend_from_slice(&(value.len() as u32).to_le_bytes());
+        self.links.extend_from_slice(value.as_bytes());
+        let state = self.state_mut(dir, customer)?;
+        state.strength = state.strength.with(kind);
         Ok(())
     }
 
     fn merge(&mut self, dir: &mut dyn Directory, from: u64, into: u64) -> Result<(), StoreError> {
-        let from_profile = self.load(dir, from)?.clone();
-        let into_profile = self.load(dir, into)?;
-        let mut changed = false;
-        for (slot, value) in [
-            (&mut into_profile.user_id, from_profile.user_id),
-            (&mut into_profile.email, from_profile.email),
-            (&mut into_profile.anonymous_id, from_profile.anonymous_id),
-        ] {
-            if slot.is_none() && value.is_some() {
-                *slot = value;
-                changed = true;
-            }
-        }
-        if changed && !self.is_new(into) {
-            self.profile_changes.push(into);
-        }
-        self.parent.insert(from, into);
+        let taken = *self.state_mut(dir, from)?;
+        let target = self.state_mut(dir, into)?;
+        target.strength.user |= taken.strength.user;
+        target.strength.email |= taken.strength.email;
+        target.first = target.first.min(taken.first);
+        target.last = target.last.max(taken.last);
+        self.state_mut(dir, from)?.parent = into;
         self.merges.push((from, into));
         Ok(())
     }
 
-    fn strength(&mut self, dir: &mut dyn Directory, customer: u64) -> Result<u8, StoreError> {
-        Ok(self.load(dir, customer)?.strength())
+    fn rank(&mut self, dir: &mut dyn Directory, customer: u64) -> Result<u8, StoreError> {
+        Ok(self.state_mut(dir, customer)?.strength.rank())
     }
 
     /// The customer `event` belongs to, linking and merging identities as the rules say.
@@ -227,25 +337,18 @@ impl Resolver {
             self.stitch(dir, event)?
         };
         let target = self.find(target);
-        let span = self
-            .seen
-            .entry(target)
-            .or_insert((event.timestamp, event.timestamp));
-        span.0 = span.0.min(event.timestamp);
-        span.1 = span.1.max(event.timestamp);
-        if let Some(traits) = &event.traits
-            && let Ok(Value::Object(object)) = serde_json::from_str::<Value>(traits)
-        {
-            self.set_traits(target, object, event.timestamp);
+        let state = self.state_mut(dir, target)?;
+        state.first = state.first.min(event.timestamp);
+        state.last = state.last.max(event.timestamp);
+        if let Some(traits) = &event.traits {
+            self.traits.extend_from_slice(&target.to_le_bytes());
+            self.traits
+                .extend_from_slice(&event.timestamp.to_le_bytes());
+            self.traits
+                .extend_from_slice(&(traits.len() as u32).to_le_bytes());
+            self.traits.extend_from_slice(traits.as_bytes());
         }
         Ok(target)
-    }
-
-    fn set_traits(&mut self, customer: u64, object: Map<String, Value>, at: i64) {
-        let current = self.traits.entry(customer).or_default();
-        for (name, value) in object {
-            crate::keep_latest(current, name, (value, at));
-        }
     }
 
     fn stitch(&mut self, dir: &mut dyn Directory, event: &Event) -> Result<u64, StoreError> {
@@ -269,7 +372,7 @@ impl Resolver {
             (None, Some(u)) => {
                 let mut attach = None;
                 for candidate in [by_email, by_anonymous].into_iter().flatten() {
-                    if self.strength(dir, candidate)? < 2 {
+                    if self.rank(dir, candidate)? < 2 {
                         attach = Some(candidate);
                         break;
                     }
@@ -284,9 +387,9 @@ impl Resolver {
             (None, None) => {
                 let mut best: Option<(u8, u64)> = None;
                 for candidate in [by_email, by_anonymous].into_iter().flatten() {
-                    let strength = self.strength(dir, candidate)?;
-                    if best.is_none_or(|(s, _)| strength > s) {
-                        best = Some((strength, candidate));
+                    let rank = self.rank(dir, candidate)?;
+                    if best.is_none_or(|(r, _)| rank > r) {
+                        best = Some((rank, candidate));
                     }
                 }
                 match best {
@@ -305,7 +408,7 @@ impl Resolver {
                 None => self.link(dir, kind, value, target)?,
                 Some(other) if other == target => {}
                 Some(other) => {
-                    let (mine, theirs) = (self.strength(dir, target)?, self.strength(dir, other)?);
+                    let (mine, theirs) = (self.rank(dir, target)?, self.rank(dir, other)?);
                     if theirs == 0 || (theirs == 1 && mine == 2) {
                         self.merge(dir, other, target)?;
                     }
@@ -364,8 +467,8 @@ mod tests {
         fn lookup(&mut self, _: IdKind, _: &str) -> Result<Option<u64>, StoreError> {
             Ok(None)
         }
-        fn profile(&mut self, _: u64) -> Result<Profile, StoreError> {
-            Ok(Profile::default())
+        fn strength(&mut self, _: u64) -> Result<Strength, StoreError> {
+            Ok(Strength::default())
         }
     }
 
@@ -418,6 +521,16 @@ mod tests {
         assert!(
             r.merges.is_empty(),
             "the anonymous customer became the user, nothing to merge"
+        );
+        let links: Vec<(IdKind, String)> = read_links(&r.take_links())
+            .map(|l| (l.kind, l.value))
+            .collect();
+        assert_eq!(
+            links,
+            [
+                (IdKind::Anonymous, "a1".to_string()),
+                (IdKind::User, "u1".to_string())
+            ]
         );
     }
 
@@ -536,28 +649,36 @@ mod tests {
             )
             .unwrap();
         assert_eq!(identify, contact);
-        assert_eq!(r.profile(contact).unwrap().user_id.as_deref(), Some("bob"));
+        assert_eq!(
+            r.strength_of(contact),
+            Some(Strength {
+                user: true,
+                email: true
+            })
+        );
     }
 
     #[test]
-    fn traits_keep_the_latest_value_by_event_time() {
+    fn trait_updates_and_times_are_logged_on_the_customer() {
         let mut r = Resolver::new(1);
         let mut older = event(MessageType::Identify, Some("u"), None, None);
         older.timestamp = 100;
-        older.traits = Some(r#"{"plan":"free","city":"Lyon"}"#.into());
+        older.traits = Some(r#"{"plan":"free"}"#.into());
         let mut newer = older.clone();
         newer.timestamp = 200;
         newer.traits = Some(r#"{"plan":"pro"}"#.into());
-        // Arrives after the newer one, but happened before: loses.
-        let mut late = older.clone();
-        late.timestamp = 150;
-        late.traits = Some(r#"{"plan":"trial"}"#.into());
         let c = r.resolve(&mut Empty, &older).unwrap();
         r.resolve(&mut Empty, &newer).unwrap();
-        r.resolve(&mut Empty, &late).unwrap();
-        let traits = &r.traits[&c];
-        assert_eq!(traits["plan"], (Value::from("pro"), 200));
-        assert_eq!(traits["city"], (Value::from("Lyon"), 100));
-        assert_eq!(r.seen[&c], (100, 200));
+        let updates: Vec<TraitUpdate> = read_traits(&r.take_traits()).collect();
+        assert_eq!(updates.len(), 2);
+        assert_eq!(
+            (
+                updates[1].customer,
+                updates[1].at,
+                updates[1].traits.as_str()
+            ),
+            (c, 200, r#"{"plan":"pro"}"#)
+        );
+        assert_eq!(r.seen(c), Some((100, 200)));
     }
 }

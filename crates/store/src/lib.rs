@@ -35,14 +35,13 @@ pub mod identity;
 mod keys;
 mod segment;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use buffer::{EventBuffer, Text};
 pub use compact::CompactSummary;
-pub use identity::Profile;
 pub use segment::{
     COLUMNS, Column, ROW_GROUP_ROWS, SCHEMA_VERSION, SegmentCursor, SegmentInfo, read_segment,
 };
@@ -53,7 +52,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::db::Db;
-use crate::identity::{Resolver, TraitValue};
+use crate::identity::Resolver;
 use crate::keys::{KeySpill, SHARDS};
 
 /// Name of the SQLite database in the data directory.
@@ -68,7 +67,7 @@ const LOCK_FILE: &str = "store.lock";
 /// Key files per shard beyond which an import folds them into one.
 const MAX_KEY_FILES: usize = 8;
 /// Default events per segment written by an import.
-pub const DEFAULT_RUN_ROWS: usize = 1 << 20;
+pub const DEFAULT_RUN_ROWS: usize = 1 << 19;
 const RUN_BYTES: usize = 768 << 20;
 
 /// What can go wrong in the store.
@@ -277,6 +276,8 @@ impl Store {
                 .join(format!("import-{}-{}", std::process::id(), now_ms()));
         std::fs::create_dir_all(&pending).map_err(io(&pending))?;
         let spill = KeySpill::create(&pending)?;
+        let links_log = LogFile::create(&pending.join("links.log"))?;
+        let traits_log = LogFile::create(&pending.join("traits.log"))?;
         let mut resolver = Resolver::new(self.db.next_customer_id()?);
         let known: bool = self
             .db
@@ -297,6 +298,8 @@ impl Store {
             flushed: 0,
             spare: None,
             writer: RunWriter::start(spill)?,
+            links_log,
+            traits_log,
             new_codes: Vec::new(),
             pushed: 0,
             finished: false,
@@ -393,6 +396,58 @@ pub struct ImportSummary {
     pub merges: u64,
     /// Segments written.
     pub segments: u64,
+}
+
+/// Resolver logs kept in memory before they are spilled.
+const LOG_SPILL_BYTES: usize = 64 << 20;
+
+/// An append-only file of self-contained blocks (a length, then the bytes).
+struct LogFile {
+    path: PathBuf,
+    file: std::io::BufWriter<File>,
+}
+
+impl LogFile {
+    fn create(path: &Path) -> Result<LogFile, StoreError> {
+        let file = File::create(path).map_err(io(path))?;
+        Ok(LogFile {
+            path: path.to_path_buf(),
+            file: std::io::BufWriter::with_capacity(1 << 20, file),
+        })
+    }
+
+    fn append(&mut self, block: &[u8]) -> Result<(), StoreError> {
+        use std::io::Write;
+        if block.is_empty() {
+            return Ok(());
+        }
+        self.file
+            .write_all(&(block.len() as u64).to_le_bytes())
+            .map_err(io(&self.path))?;
+        self.file.write_all(block).map_err(io(&self.path))
+    }
+
+    /// Calls `each` with every block, in order.
+    fn replay(
+        mut self,
+        each: &mut dyn FnMut(&[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        use std::io::{Read, Write};
+        self.file.flush().map_err(io(&self.path))?;
+        let mut reader = std::io::BufReader::new(File::open(&self.path).map_err(io(&self.path))?);
+        let mut length = [0u8; 8];
+        let mut block = Vec::new();
+        loop {
+            match reader.read_exact(&mut length) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                Err(e) => return Err(io(&self.path)(e)),
+            }
+            block.resize(u64::from_le_bytes(length) as usize, 0);
+            reader.read_exact(&mut block).map_err(io(&self.path))?;
+            each(&block)?;
+        }
+    }
 }
 
 struct Run {
@@ -496,6 +551,9 @@ pub struct Import<'s> {
     flushed: usize,
     spare: Option<EventBuffer>,
     writer: RunWriter,
+    /// The resolver's new links and trait updates, spilled so they do not fill memory.
+    links_log: LogFile,
+    traits_log: LogFile,
     new_codes: Vec<(i32, MessageType, String)>,
     pushed: u64,
     finished: bool,
@@ -524,7 +582,15 @@ impl Import<'_> {
         if self.buffer.len() >= self.options.run_rows || self.buffer.memory() >= RUN_BYTES {
             self.flush_run()?;
         }
+        if self.resolver.log_bytes() >= LOG_SPILL_BYTES {
+            self.spill_logs()?;
+        }
         Ok(())
+    }
+
+    fn spill_logs(&mut self) -> Result<(), StoreError> {
+        self.links_log.append(&self.resolver.take_links())?;
+        self.traits_log.append(&self.resolver.take_traits())
     }
 
     /// Events pushed so far.
@@ -573,6 +639,7 @@ impl Import<'_> {
         quarantine: Option<&Path>,
     ) -> Result<ImportSummary, StoreError> {
         self.flush_run()?;
+        self.spill_logs()?;
         let spill = self.drain_writer()?;
         let key_files = self.store.key_files()?;
         let stored: Vec<Vec<PathBuf>> = key_files
@@ -656,10 +723,17 @@ impl Import<'_> {
         let resolver = &self.resolver;
         let accepted: u64 = runs.iter().map(|r| r.info.rows).sum();
         let new_customers = resolver
-            .created
-            .iter()
-            .filter(|&&c| resolver.find(c) == c)
+            .created()
+            .filter(|&c| resolver.find(c) == c)
             .count() as u64;
+        let links_log = std::mem::replace(
+            &mut self.links_log,
+            LogFile::create(&self.pending.join("links.done"))?,
+        );
+        let traits_log = std::mem::replace(
+            &mut self.traits_log,
+            LogFile::create(&self.pending.join("traits.done"))?,
+        );
         let db = &mut self.store.db;
         let error = |source| StoreError::Sqlite {
             path: root.join(DATABASE),
@@ -692,191 +766,118 @@ impl Import<'_> {
             .map_err(error)?;
         }
 
-        // What survives of every customer touched, computed before writing: latest traits
-        // (this import's, and those of stored customers merged away) and first/last seen.
-        let mut traits: HashMap<u64, BTreeMap<String, TraitValue>> = HashMap::new();
-        let mut seen: HashMap<u64, (i64, i64)> = HashMap::new();
-        let fold_trait = |traits: &mut HashMap<u64, BTreeMap<String, TraitValue>>,
-                          customer: u64,
-                          name: String,
-                          value: TraitValue| {
-            keep_latest(traits.entry(customer).or_default(), name, value);
-        };
-        let fold_seen =
-            |seen: &mut HashMap<u64, (i64, i64)>, customer: u64, (first, last): (i64, i64)| {
-                let span = seen.entry(customer).or_insert((first, last));
-                span.0 = span.0.min(first);
-                span.1 = span.1.max(last);
-            };
-        for &(from, _) in &resolver.merges {
-            let stored: Option<(String, String, i64, i64)> = tx
-                .query_row(
-                    "SELECT traits, trait_times, first_seen, last_seen FROM customers WHERE id = ?1",
-                    params![from as i64],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-                )
-                .optional()
-                .map_err(error)?;
-            if let Some((stored_traits_json, times, first, last)) = stored {
-                let into = resolver.find(from);
-                for (name, value, at) in stored_traits(&stored_traits_json, &times) {
-                    fold_trait(&mut traits, into, name, (value, at));
-                }
-                fold_seen(&mut seen, into, (first, last));
-            }
-        }
-        for (&c, updates) in &resolver.traits {
-            for (name, value) in updates {
-                fold_trait(&mut traits, resolver.find(c), name.clone(), value.clone());
-            }
-        }
-        for (&c, &span) in &resolver.seen {
-            fold_seen(&mut seen, resolver.find(c), span);
-        }
-        let json = |values: &BTreeMap<String, TraitValue>| {
-            let plain: Map<String, Value> = values
-                .iter()
-                .map(|(k, (v, _))| (k.clone(), v.clone()))
-                .collect();
-            let times: Map<String, Value> = values
-                .iter()
-                .map(|(k, (_, at))| (k.clone(), Value::from(*at)))
-                .collect();
-            (
-                Value::Object(plain).to_string(),
-                Value::Object(times).to_string(),
-            )
-        };
-
-        // Customers created by this import, merged or not (their ids are in the segments),
-        // written whole.
+        // Customers created by this import, merged or not: their ids are in the segments.
         {
             let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO customers (id, merged_into, user_id, email, anonymous_id, first_seen, last_seen, traits, trait_times, import_id)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                )
+                .prepare_cached("INSERT INTO customers (id, merged_into, first_seen, last_seen, import_id) VALUES (?1, ?2, ?3, ?4, ?5)")
                 .map_err(error)?;
-            for &c in &resolver.created {
-                let root_id = resolver.find(c);
-                let profile = resolver.profile(c).cloned().unwrap_or_default();
-                let (span, (traits_json, times_json)) = if root_id == c {
-                    (
-                        seen.remove(&c),
-                        traits
-                            .remove(&c)
-                            .map_or_else(|| ("{}".to_string(), "{}".to_string()), |t| json(&t)),
-                    )
-                } else {
-                    (
-                        resolver.seen.get(&c).copied(),
-                        ("{}".to_string(), "{}".to_string()),
-                    )
-                };
-                let (first, last) = span.unwrap_or((self.started_at, self.started_at));
+            for c in resolver.created() {
+                let survivor = resolver.find(c);
+                let (first, last) = resolver
+                    .seen(c)
+                    .unwrap_or((self.started_at, self.started_at));
                 insert
                     .execute(params![
                         c as i64,
-                        (root_id != c).then_some(root_id as i64),
-                        profile.user_id,
-                        profile.email,
-                        profile.anonymous_id,
+                        (survivor != c).then_some(survivor as i64),
                         first,
                         last,
-                        traits_json,
-                        times_json,
                         import_id
                     ])
                     .map_err(error)?;
             }
+            let mut seen = tx
+                .prepare_cached("UPDATE customers SET first_seen = min(first_seen, ?2), last_seen = max(last_seen, ?3) WHERE id = ?1")
+                .map_err(error)?;
+            for (c, span) in resolver.touched() {
+                if let Some((first, last)) = span {
+                    seen.execute(params![c as i64, first, last])
+                        .map_err(error)?;
+                }
+            }
         }
 
-        // Merges of stored customers: every id of the merged customer points to the survivor.
+        // Merges: every id, trait and date of the merged customer goes to the survivor.
         for &(from, _) in &resolver.merges {
             let into = resolver.find(from);
+            let (from, into) = (from as i64, into as i64);
             tx.execute(
                 "INSERT INTO merges (merged_id, into_id, import_id) VALUES (?1, ?2, ?3)
                  ON CONFLICT(merged_id) DO UPDATE SET into_id = excluded.into_id",
-                params![from as i64, into as i64, import_id],
+                params![from, into, import_id],
             )
             .map_err(error)?;
             tx.execute(
                 "UPDATE merges SET into_id = ?1 WHERE into_id = ?2",
-                params![into as i64, from as i64],
+                params![into, from],
             )
             .map_err(error)?;
-            if !resolver.is_new(from) {
-                tx.execute(
-                    "UPDATE customers SET merged_into = ?1 WHERE id = ?2",
-                    params![into as i64, from as i64],
-                )
-                .map_err(error)?;
-            }
             tx.execute(
-                "UPDATE customers SET merged_into = ?1 WHERE merged_into = ?2",
-                params![into as i64, from as i64],
+                "UPDATE customers SET merged_into = ?1 WHERE id = ?2 OR merged_into = ?2",
+                params![into, from],
             )
             .map_err(error)?;
             tx.execute(
                 "UPDATE identifiers SET customer_id = ?1 WHERE customer_id = ?2",
-                params![into as i64, from as i64],
+                params![into, from],
             )
             .map_err(error)?;
+            tx.execute(
+                "UPDATE customers SET
+                   first_seen = min(first_seen, (SELECT first_seen FROM customers WHERE id = ?2)),
+                   last_seen = max(last_seen, (SELECT last_seen FROM customers WHERE id = ?2))
+                 WHERE id = ?1",
+                params![into, from],
+            )
+            .map_err(error)?;
+            tx.execute(
+                "INSERT INTO traits (customer_id, name, value, at)
+                 SELECT ?1, name, value, at FROM traits WHERE customer_id = ?2
+                 ON CONFLICT (customer_id, name) DO UPDATE SET value = excluded.value, at = excluded.at WHERE excluded.at >= traits.at",
+                params![into, from],
+            )
+            .map_err(error)?;
+            tx.execute("DELETE FROM traits WHERE customer_id = ?1", params![from])
+                .map_err(error)?;
         }
 
+        // New identifiers, then trait updates in arrival order (rule 7: the later arrival wins ties).
         {
             let mut link = tx
                 .prepare_cached("INSERT OR REPLACE INTO identifiers (kind, value, customer_id) VALUES (?1, ?2, ?3)")
                 .map_err(error)?;
-            for (kind, value, c) in &resolver.new_links {
-                link.execute(params![kind.code(), value, resolver.find(*c) as i64])
+            links_log.replay(&mut |block| {
+                for new in identity::read_links(block) {
+                    link.execute(params![
+                        new.kind.code(),
+                        new.value,
+                        resolver.find(new.customer) as i64
+                    ])
                     .map_err(error)?;
-            }
-            let mut profile = tx
-                .prepare_cached(
-                    "UPDATE customers SET user_id = coalesce(user_id, ?2), email = coalesce(email, ?3),
-                     anonymous_id = coalesce(anonymous_id, ?4) WHERE id = ?1",
-                )
-                .map_err(error)?;
-            for &c in &resolver.profile_changes {
-                if let Some(p) = resolver.profile(c) {
-                    profile
-                        .execute(params![c as i64, p.user_id, p.email, p.anonymous_id])
-                        .map_err(error)?;
                 }
-            }
-            // What remains is about stored customers.
-            let mut update_seen = tx
-                .prepare_cached("UPDATE customers SET first_seen = min(first_seen, ?2), last_seen = max(last_seen, ?3) WHERE id = ?1")
-                .map_err(error)?;
-            for (&c, &(first, last)) in &seen {
-                update_seen
-                    .execute(params![c as i64, first, last])
-                    .map_err(error)?;
-            }
-        }
-        for (customer, changes) in traits {
-            let (stored_values, stored_times): (String, String) = tx
-                .query_row(
-                    "SELECT traits, trait_times FROM customers WHERE id = ?1",
-                    params![customer as i64],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
+                Ok(())
+            })?;
+            let mut set_trait = tx
+                .prepare_cached(
+                    "INSERT INTO traits (customer_id, name, value, at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (customer_id, name) DO UPDATE SET value = excluded.value, at = excluded.at WHERE excluded.at >= traits.at",
                 )
                 .map_err(error)?;
-            let mut merged: BTreeMap<String, TraitValue> =
-                stored_traits(&stored_values, &stored_times)
-                    .into_iter()
-                    .map(|(name, value, at)| (name, (value, at)))
-                    .collect();
-            for (name, value) in changes {
-                keep_latest(&mut merged, name, value);
-            }
-            let (values_json, times_json) = json(&merged);
-            tx.execute(
-                "UPDATE customers SET traits = ?2, trait_times = ?3 WHERE id = ?1",
-                params![customer as i64, values_json, times_json],
-            )
-            .map_err(error)?;
+            traits_log.replay(&mut |block| {
+                for update in identity::read_traits(block) {
+                    let Ok(Value::Object(traits)) = serde_json::from_str::<Value>(&update.traits)
+                    else {
+                        continue;
+                    };
+                    let customer = resolver.find(update.customer) as i64;
+                    for (name, value) in traits {
+                        set_trait
+                            .execute(params![customer, name, value.to_string(), update.at])
+                            .map_err(error)?;
+                    }
+                }
+                Ok(())
+            })?;
         }
 
         // The files: catalogued now, moved in place after the commit.
@@ -957,28 +958,6 @@ impl Import<'_> {
             segments: runs.len() as u64,
         })
     }
-}
-
-/// Sets a trait unless the value already there was set at a later event time (rule 7).
-fn keep_latest(traits: &mut BTreeMap<String, TraitValue>, name: String, value: TraitValue) {
-    match traits.get(&name) {
-        Some((_, at)) if *at > value.1 => {}
-        _ => {
-            traits.insert(name, value);
-        }
-    }
-}
-
-fn stored_traits(traits: &str, times: &str) -> Vec<(String, Value, i64)> {
-    let values: Map<String, Value> = serde_json::from_str(traits).unwrap_or_default();
-    let at: Map<String, Value> = serde_json::from_str(times).unwrap_or_default();
-    values
-        .into_iter()
-        .map(|(name, value)| {
-            let when = at.get(&name).and_then(Value::as_i64).unwrap_or(i64::MIN);
-            (name, value, when)
-        })
-        .collect()
 }
 
 /// A segment as catalogued.
@@ -1073,9 +1052,7 @@ pub fn merged_customers(root: &Path) -> Result<HashMap<u64, u64>, StoreError> {
 pub struct Customer {
     /// Id, as in the segments' `customer_id`.
     pub id: u64,
-    /// Identity.
-    pub profile: Profile,
-    /// Every identifier: (kind, value).
+    /// Every identifier: (kind, value), user ids first.
     pub identifiers: Vec<(String, String)>,
     /// Earliest event.
     pub first_seen: i64,
@@ -1083,6 +1060,16 @@ pub struct Customer {
     pub last_seen: i64,
     /// Latest trait values.
     pub traits: Map<String, Value>,
+}
+
+impl Customer {
+    /// The first identifier of a kind (`user id`, `email`, `anonymous id`).
+    pub fn identifier(&self, kind: parcours_events::IdKind) -> Option<&str> {
+        self.identifiers
+            .iter()
+            .find(|(k, _)| k == kind.as_str())
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// The customer an identifier belongs to now, with all its identifiers and traits.
@@ -1102,12 +1089,12 @@ pub fn customer_by_identifier(
         .optional()
         .map_err(db.error())?;
     let Some(id) = id else { return Ok(None) };
-    let (user_id, email, anonymous_id, first_seen, last_seen, traits): (Option<String>, Option<String>, Option<String>, i64, i64, String) = db
+    let (first_seen, last_seen): (i64, i64) = db
         .conn
         .query_row(
-            "SELECT user_id, email, anonymous_id, first_seen, last_seen, traits FROM customers WHERE id = ?1",
+            "SELECT first_seen, last_seen FROM customers WHERE id = ?1",
             params![id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .map_err(db.error())?;
     let mut statement = db
@@ -1131,17 +1118,24 @@ pub fn customer_by_identifier(
         })
         .collect::<Result<_, _>>()
         .map_err(db.error())?;
+    let mut statement = db
+        .conn
+        .prepare("SELECT name, value FROM traits WHERE customer_id = ?1 ORDER BY name")
+        .map_err(db.error())?;
+    let traits = statement
+        .query_map(params![id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })
+        .map_err(db.error())?
+        .map(|r| r.map(|(name, value)| (name, serde_json::from_str(&value).unwrap_or(Value::Null))))
+        .collect::<Result<_, _>>()
+        .map_err(db.error())?;
     Ok(Some(Customer {
         id: id as u64,
-        profile: Profile {
-            user_id,
-            email,
-            anonymous_id,
-        },
         identifiers,
         first_seen,
         last_seen,
-        traits: serde_json::from_str(&traits).unwrap_or_default(),
+        traits,
     }))
 }
 
@@ -1202,7 +1196,7 @@ pub fn stats(root: &Path) -> Result<Stats, StoreError> {
         events: events as u64,
         customers: count("SELECT count(*) FROM customers WHERE merged_into IS NULL")? as u64,
         identified_customers: count(
-            "SELECT count(*) FROM customers WHERE merged_into IS NULL AND user_id IS NOT NULL",
+            "SELECT count(DISTINCT customer_id) FROM identifiers WHERE kind = 1",
         )? as u64,
         merged_ids: count("SELECT count(*) FROM customers WHERE merged_into IS NOT NULL")? as u64,
         segments: segments as u64,

@@ -487,6 +487,64 @@ pub fn read_segment(path: &Path) -> Result<EventBuffer, StoreError> {
     Ok(buffer)
 }
 
+/// Writes the merged-customer map (`merged_id`, `customer_id`) as a small Parquet file, so
+/// that readers of the segments can count each customer once before compaction.
+pub fn write_merges(path: &Path, merges: &[(u64, u64)]) -> Result<(), StoreError> {
+    let io = |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let fields = ["merged_id", "customer_id"]
+        .iter()
+        .map(|name| {
+            Arc::new(
+                Type::primitive_type_builder(name, Physical::INT64)
+                    .with_repetition(Repetition::REQUIRED)
+                    .build()
+                    .expect("valid column type"),
+            )
+        })
+        .collect();
+    let schema = Arc::new(
+        Type::group_type_builder("merge")
+            .with_fields(fields)
+            .build()
+            .expect("valid schema"),
+    );
+    let file = File::create(path).map_err(io)?;
+    let mut writer =
+        SerializedFileWriter::new(file, schema, Arc::new(WriterProperties::builder().build()))
+            .map_err(parquet_error(path))?;
+    let mut group = writer.next_row_group().map_err(parquet_error(path))?;
+    for column in 0..2 {
+        let values: Vec<i64> = merges
+            .iter()
+            .map(|&(from, into)| {
+                if column == 0 {
+                    from as i64
+                } else {
+                    into as i64
+                }
+            })
+            .collect();
+        let mut out = group
+            .next_column()
+            .map_err(parquet_error(path))?
+            .expect("two columns");
+        out.typed::<Int64Type>()
+            .write_batch(&values, None, None)
+            .map_err(parquet_error(path))?;
+        out.close().map_err(parquet_error(path))?;
+    }
+    group.close().map_err(parquet_error(path))?;
+    writer
+        .into_inner()
+        .map_err(parquet_error(path))?
+        .sync_all()
+        .map_err(io)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -549,62 +607,4 @@ mod tests {
         assert_eq!(back.text(Text::Source, 0), Some("test"));
         std::fs::remove_dir_all(dir).unwrap();
     }
-}
-
-/// Writes the merged-customer map (`merged_id`, `customer_id`) as a small Parquet file, so
-/// that readers of the segments can count each customer once before compaction.
-pub fn write_merges(path: &Path, merges: &[(u64, u64)]) -> Result<(), StoreError> {
-    let io = |source| StoreError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let fields = ["merged_id", "customer_id"]
-        .iter()
-        .map(|name| {
-            Arc::new(
-                Type::primitive_type_builder(name, Physical::INT64)
-                    .with_repetition(Repetition::REQUIRED)
-                    .build()
-                    .expect("valid column type"),
-            )
-        })
-        .collect();
-    let schema = Arc::new(
-        Type::group_type_builder("merge")
-            .with_fields(fields)
-            .build()
-            .expect("valid schema"),
-    );
-    let file = File::create(path).map_err(io)?;
-    let mut writer =
-        SerializedFileWriter::new(file, schema, Arc::new(WriterProperties::builder().build()))
-            .map_err(parquet_error(path))?;
-    let mut group = writer.next_row_group().map_err(parquet_error(path))?;
-    for column in 0..2 {
-        let values: Vec<i64> = merges
-            .iter()
-            .map(|&(from, into)| {
-                if column == 0 {
-                    from as i64
-                } else {
-                    into as i64
-                }
-            })
-            .collect();
-        let mut out = group
-            .next_column()
-            .map_err(parquet_error(path))?
-            .expect("two columns");
-        out.typed::<Int64Type>()
-            .write_batch(&values, None, None)
-            .map_err(parquet_error(path))?;
-        out.close().map_err(parquet_error(path))?;
-    }
-    group.close().map_err(parquet_error(path))?;
-    writer
-        .into_inner()
-        .map_err(parquet_error(path))?
-        .sync_all()
-        .map_err(io)?;
-    Ok(())
 }

@@ -124,7 +124,7 @@ fn anonymous_history_follows_the_customer_across_imports() {
     let ana = parcours_store::customer_by_identifier(&dir, IdKind::Anonymous, "phone")
         .unwrap()
         .unwrap();
-    assert_eq!(ana.profile.user_id.as_deref(), Some("ana"));
+    assert_eq!(ana.identifier(IdKind::User), Some("ana"));
     assert_eq!(ana.identifiers.len(), 3);
     assert!(dir.join(parcours_store::MERGES_FILE).exists());
 }

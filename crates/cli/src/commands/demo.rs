@@ -27,7 +27,10 @@ impl Sink for Counting<'_> {
     fn event(&mut self, event: &Event) -> Result<(), SinkError> {
         self.inner.event(event)?;
         self.count += 1;
-        if self.draw && self.count % 65_536 == 0 && self.last_draw.elapsed().as_millis() >= 250 {
+        if self.draw
+            && self.count.is_multiple_of(65_536)
+            && self.last_draw.elapsed().as_millis() >= 250
+        {
             self.last_draw = Instant::now();
             let rate = self.count as f64 / self.started.elapsed().as_secs_f64();
             eprint!(
