@@ -190,11 +190,9 @@ fn ctrl_c_mid_import_then_rerun_gives_exactly_the_file() {
 
 /// Runs a DuckDB query through Python's duckdb package and returns its single row.
 fn duckdb(dir: &Path, sql: &str) -> Vec<serde_json::Value> {
-    let script = format!(
-        "import duckdb, json, sys\nrow = duckdb.connect().execute(sys.argv[1]).fetchall()[0]\nprint(json.dumps([v if isinstance(v, (int, float, str)) or v is None else str(v) for v in row]))"
-    );
+    const SCRIPT: &str = "import duckdb, json, sys\nrow = duckdb.connect().execute(sys.argv[1]).fetchall()[0]\nprint(json.dumps([v if isinstance(v, (int, float, str)) or v is None else str(v) for v in row]))";
     let output = Command::new("python3")
-        .args(["-c", &script, sql])
+        .args(["-c", SCRIPT, sql])
         .current_dir(dir)
         .output()
         .expect("python3 runs");
