@@ -113,6 +113,8 @@ pub struct Columns {
     pub names: Vec<String>,
     /// Role of each column, `None` for properties.
     pub roles: Vec<Option<Role>>,
+    /// Column of each role (by `Role::ALL` position), looked up once per row.
+    by_role: [Option<usize>; 7],
 }
 
 impl Columns {
@@ -148,9 +150,11 @@ impl Columns {
                 roles[index] = Some(role);
             }
         }
+        let by_role = Role::ALL.map(|role| roles.iter().position(|r| *r == Some(role)));
         let columns = Columns {
             names: names.to_vec(),
             roles,
+            by_role,
         };
         for (role, flag) in [(Role::Event, "event"), (Role::Timestamp, "timestamp")] {
             if !columns.roles.contains(&Some(role)) {
@@ -180,7 +184,7 @@ impl Columns {
 
     /// The column with a role, if any.
     pub fn index_of(&self, role: Role) -> Option<usize> {
-        self.roles.iter().position(|r| *r == Some(role))
+        self.by_role[role as usize]
     }
 }
 
@@ -330,7 +334,18 @@ pub fn row_to_event(
         None => MessageType::Track,
     };
     let message_id = get(Role::MessageId).and_then(Cell::text);
-    let mut properties = String::from("{");
+    let size: usize = cells
+        .iter()
+        .map(|c| {
+            if let Cell::Text(t) = c {
+                t.len() + 24
+            } else {
+                32
+            }
+        })
+        .sum();
+    let mut properties = String::with_capacity(size + 2);
+    properties.push('{');
     for (index, role) in columns.roles.iter().enumerate() {
         if role.is_some()
             || matches!(cells[index], Cell::Null)
@@ -352,7 +367,16 @@ pub fn row_to_event(
             let mut key = ContentKey::default();
             key.field(Some(b"row"));
             for cell in cells {
-                key.field(cell.text().as_deref().map(str::as_bytes));
+                match cell {
+                    // The common case, without allocating: the trimmed text, absent when empty.
+                    Cell::Text(t) => {
+                        let t = t.trim();
+                        key.field((!t.is_empty()).then_some(t.as_bytes()));
+                    }
+                    other => {
+                        key.field(other.text().as_deref().map(str::as_bytes));
+                    }
+                }
             }
             key.finish()
         }
@@ -380,6 +404,13 @@ mod tests {
 
     fn names(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn role_positions_follow_declaration_order() {
+        for (i, role) in Role::ALL.iter().enumerate() {
+            assert_eq!(*role as usize, i, "{role:?}");
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! file with its line and reason, and reporting progress. Each file is one import: it lands
 //! in the store entirely or not at all.
 
+mod csv_blocks;
 mod detect;
 mod progress;
 mod quarantine;
@@ -168,16 +169,16 @@ enum Chunk {
         mailjet: bool,
         records: Vec<RawRecord>,
     },
-    Csv {
+    CsvBlock {
         columns: Arc<Columns>,
-        rows: Vec<(u64, csv::ByteRecord)>,
+        bytes: Vec<u8>,
+        first_line: u64,
         delimiter: u8,
     },
     Parquet {
         columns: Arc<Columns>,
         rows: Vec<(u64, Vec<OwnedCell>)>,
     },
-    Parsed(Vec<Outcome>),
 }
 
 fn parse_parquet(
@@ -273,25 +274,58 @@ fn parse_csv(
     row_to_event(columns, &cells, zone).map_err(|r: Rejection| bad(r.reason))
 }
 
+/// Parses a block of whole CSV records; lines are numbered from `first_line`.
+fn parse_csv_block(
+    columns: &Columns,
+    block: &[u8],
+    first_line: u64,
+    delimiter: u8,
+    zone: Option<&TimeZone>,
+) -> Vec<Outcome> {
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .from_reader(block);
+    let mut record = csv::ByteRecord::new();
+    let mut outcomes = Vec::with_capacity(block.len() / 64);
+    loop {
+        match csv.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                let line = first_line + record.position().map_or(1, |p| p.line()) - 1;
+                outcomes.push(parse_csv(columns, line, &record, delimiter, zone));
+            }
+            Err(e) => {
+                // An unreadable row (invalid quoting): quarantine it and go on.
+                let line = first_line + e.position().map_or(1, |p| p.line()) - 1;
+                outcomes.push(Err(Bad {
+                    location: Location::Line(line),
+                    reason: format!("unreadable CSV row: {e}"),
+                    raw: String::new(),
+                }));
+            }
+        }
+    }
+    outcomes
+}
+
 fn parse_chunk(chunk: Chunk, zone: Option<&TimeZone>) -> Vec<Outcome> {
     match chunk {
         Chunk::Json { mailjet, records } => records
             .into_iter()
             .map(|r| parse_json(mailjet, r, zone))
             .collect(),
-        Chunk::Csv {
+        Chunk::CsvBlock {
             columns,
-            rows,
+            bytes,
+            first_line,
             delimiter,
-        } => rows
-            .iter()
-            .map(|(line, r)| parse_csv(&columns, *line, r, delimiter, zone))
-            .collect(),
+        } => parse_csv_block(&columns, &bytes, first_line, delimiter, zone),
         Chunk::Parquet { columns, rows } => rows
             .iter()
             .map(|(row, cells)| parse_parquet(&columns, *row, cells, zone))
             .collect(),
-        Chunk::Parsed(outcomes) => outcomes,
     }
 }
 
@@ -330,8 +364,13 @@ pub fn ingest_file(
         let (work_tx, work_rx) = sync_channel::<(u64, Chunk)>(threads * 2);
         let work_rx = Arc::new(Mutex::new(work_rx));
         let (done_tx, done_rx) = sync_channel::<(u64, Vec<Outcome>)>(threads * 2);
+        // Consumed outcomes go back to the parsers to be freed there, off the importer's
+        // thread, which is the one that bounds the pace.
+        let (trash_tx, trash_rx) = std::sync::mpsc::channel::<Vec<Outcome>>();
+        let trash_rx = Arc::new(Mutex::new(trash_rx));
         for _ in 0..threads {
             let work_rx = Arc::clone(&work_rx);
+            let trash_rx = Arc::clone(&trash_rx);
             let done_tx = done_tx.clone();
             let zone = zone.clone();
             let parser = std::thread::Builder::new().name("parcours-parse".into());
@@ -343,6 +382,9 @@ pub fn ingest_file(
                             .expect("no parser panics holding the lock")
                             .recv();
                         let Ok((seq, chunk)) = next else { break };
+                        if let Ok(trash) = trash_rx.try_lock() {
+                            while trash.try_recv().is_ok() {}
+                        }
                         if done_tx
                             .send((seq, parse_chunk(chunk, zone.as_ref())))
                             .is_err()
@@ -372,11 +414,11 @@ pub fn ingest_file(
                 if failure.is_some() {
                     continue;
                 }
-                for outcome in outcomes {
+                for outcome in &outcomes {
                     records += 1;
                     progress.record();
                     let step = match outcome {
-                        Ok(event) => import.push(&event).map_err(IngestError::from),
+                        Ok(event) => import.push(event).map_err(IngestError::from),
                         Err(bad) => quarantine
                             .add(&bad.location, &bad.reason, &bad.raw)
                             .map_err(|source| IngestError::Io {
@@ -389,6 +431,7 @@ pub fn ingest_file(
                         break;
                     }
                 }
+                let _ = trash_tx.send(outcomes);
             }
         }
         let read = reader_thread
@@ -488,70 +531,33 @@ fn read_chunks(
                 options
                     .delimiter
                     .unwrap_or(if format == Format::Tsv { b'\t' } else { b',' });
-            let mut csv = csv::ReaderBuilder::new()
-                .delimiter(delimiter)
-                .flexible(true)
-                .from_reader(reader);
-            let header: Vec<String> = csv
-                .headers()
+            let mut reader = reader;
+            let header = csv_blocks::read_header(&mut reader, delimiter)
                 .map_err(|e| IngestError::Format {
                     path: path.to_path_buf(),
                     message: format!("cannot read the CSV header: {e}"),
                 })?
-                .iter()
-                .map(str::to_string)
-                .collect();
-            let columns = Arc::new(Columns::detect(&header, &options.columns).map_err(
+                .ok_or_else(|| IngestError::Format {
+                    path: path.to_path_buf(),
+                    message: "the file is empty: a CSV file needs a header line".into(),
+                })?;
+            let columns = Arc::new(Columns::detect(&header.names, &options.columns).map_err(
                 |source| IngestError::Columns {
                     path: path.to_path_buf(),
                     source,
                 },
             )?);
-            let mut rows = Vec::with_capacity(CHUNK_RECORDS);
-            let mut record = csv::ByteRecord::new();
-            loop {
-                match csv.read_byte_record(&mut record) {
-                    Ok(false) => break,
-                    Ok(true) => {
-                        let line = record.position().map_or(0, |p| p.line());
-                        rows.push((line, std::mem::take(&mut record)));
-                    }
-                    Err(e) => {
-                        // An unreadable row (bad quoting): quarantine it, keep going.
-                        let line = e.position().map_or(0, |p| p.line());
-                        if let csv::ErrorKind::Io(_) = e.kind() {
-                            return Err(IngestError::Format {
-                                path: path.to_path_buf(),
-                                message: e.to_string(),
-                            });
-                        }
-                        let bad = Bad {
-                            location: Location::Line(line),
-                            reason: format!("unreadable CSV row: {e}"),
-                            raw: String::new(),
-                        };
-                        if !send(Chunk::Parsed(vec![Err(bad)])) {
-                            return Ok(());
-                        }
-                    }
-                }
-                if rows.len() == CHUNK_RECORDS {
-                    let chunk = Chunk::Csv {
-                        columns: Arc::clone(&columns),
-                        rows: std::mem::take(&mut rows),
-                        delimiter,
-                    };
-                    if !send(chunk) {
-                        return Ok(());
-                    }
-                }
-            }
-            if !rows.is_empty() {
-                send(Chunk::Csv {
-                    columns,
-                    rows,
+            let mut blocks = csv_blocks::Blocks::new(reader, header.rest, header.lines + 1);
+            while let Some((first_line, bytes)) = blocks.next_block().map_err(io)? {
+                let chunk = Chunk::CsvBlock {
+                    columns: Arc::clone(&columns),
+                    bytes,
+                    first_line,
                     delimiter,
-                });
+                };
+                if !send(chunk) {
+                    return Ok(());
+                }
             }
         }
         Format::Parquet => {

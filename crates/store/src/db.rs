@@ -108,6 +108,8 @@ impl Db {
         // FULL: a commit that returned is on disk, even after a power loss.
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(sqlite(path))?;
+        conn.pragma_update(None, "cache_size", crate::DEFAULT_CACHE_KIB)
+            .map_err(sqlite(path))?;
         conn.execute_batch(SCHEMA).map_err(sqlite(path))?;
         let version: Option<String> = conn
             .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {

@@ -254,6 +254,12 @@ impl Resolver {
         self.state(customer).map(|s| s.strength)
     }
 
+    /// Frees the identifier lookups once every event is resolved ([`Resolver::find`] still
+    /// works: it follows the per-customer records).
+    pub fn release_lookups(&mut self) {
+        self.ids = HashMap::default();
+    }
+
     /// Takes the new links logged since the last call (see [`read_links`]).
     pub fn take_links(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.links)

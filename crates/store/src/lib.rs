@@ -398,6 +398,11 @@ pub struct ImportSummary {
     pub segments: u64,
 }
 
+/// SQLite page cache during a commit, in KiB as `PRAGMA cache_size` takes it (negative).
+const COMMIT_CACHE_KIB: i64 = -512 * 1024;
+/// SQLite page cache otherwise.
+const DEFAULT_CACHE_KIB: i64 = -8 * 1024;
+
 /// Resolver logs kept in memory before they are spilled.
 const LOG_SPILL_BYTES: usize = 64 << 20;
 
@@ -641,6 +646,11 @@ impl Import<'_> {
         self.flush_run()?;
         self.spill_logs()?;
         let spill = self.drain_writer()?;
+        // The segment buffers and identifier lookups are done with: give their memory back
+        // before the commit.
+        self.buffer = EventBuffer::default();
+        self.spare = None;
+        self.resolver.release_lookups();
         let key_files = self.store.key_files()?;
         let stored: Vec<Vec<PathBuf>> = key_files
             .iter()
@@ -739,6 +749,11 @@ impl Import<'_> {
             path: root.join(DATABASE),
             source,
         };
+        // A commit inserts up to millions of identifiers: with SQLite's default 2 MB page
+        // cache their B-tree pages are evicted and read back again and again.
+        db.conn
+            .pragma_update(None, "cache_size", COMMIT_CACHE_KIB)
+            .map_err(error)?;
         let tx = db.conn.transaction().map_err(error)?;
         tx.execute(
             "INSERT INTO imports (source, format, started_at, finished_at, accepted, duplicates, rejected, new_customers, quarantine)
@@ -841,43 +856,59 @@ impl Import<'_> {
                 .map_err(error)?;
         }
 
-        // New identifiers, then trait updates in arrival order (rule 7: the later arrival wins ties).
+        // New identifiers, sorted: the B-tree then grows at its end instead of everywhere.
         {
+            let mut links: Vec<(i64, String, i64)> = Vec::new();
+            links_log.replay(&mut |block| {
+                links.extend(
+                    identity::read_links(block)
+                        .map(|l| (l.kind.code(), l.value, resolver.find(l.customer) as i64)),
+                );
+                Ok(())
+            })?;
+            links.sort_unstable();
             let mut link = tx
                 .prepare_cached("INSERT OR REPLACE INTO identifiers (kind, value, customer_id) VALUES (?1, ?2, ?3)")
                 .map_err(error)?;
-            links_log.replay(&mut |block| {
-                for new in identity::read_links(block) {
-                    link.execute(params![
-                        new.kind.code(),
-                        new.value,
-                        resolver.find(new.customer) as i64
-                    ])
+            for (kind, value, customer) in &links {
+                link.execute(params![kind, value, customer])
                     .map_err(error)?;
-                }
+            }
+        }
+        // Trait updates by customer, in arrival order within each (a stable sort): rule 7
+        // lets the later arrival win ties.
+        {
+            let mut updates: Vec<identity::TraitUpdate> = Vec::new();
+            traits_log.replay(&mut |block| {
+                updates.extend(identity::read_traits(block).map(|mut u| {
+                    u.customer = resolver.find(u.customer);
+                    u
+                }));
                 Ok(())
             })?;
+            updates.sort_by_key(|u| u.customer);
             let mut set_trait = tx
                 .prepare_cached(
                     "INSERT INTO traits (customer_id, name, value, at) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT (customer_id, name) DO UPDATE SET value = excluded.value, at = excluded.at WHERE excluded.at >= traits.at",
                 )
                 .map_err(error)?;
-            traits_log.replay(&mut |block| {
-                for update in identity::read_traits(block) {
-                    let Ok(Value::Object(traits)) = serde_json::from_str::<Value>(&update.traits)
-                    else {
-                        continue;
-                    };
-                    let customer = resolver.find(update.customer) as i64;
-                    for (name, value) in traits {
-                        set_trait
-                            .execute(params![customer, name, value.to_string(), update.at])
-                            .map_err(error)?;
-                    }
+            for update in updates {
+                let Ok(Value::Object(traits)) = serde_json::from_str::<Value>(&update.traits)
+                else {
+                    continue;
+                };
+                for (name, value) in traits {
+                    set_trait
+                        .execute(params![
+                            update.customer as i64,
+                            name,
+                            value.to_string(),
+                            update.at
+                        ])
+                        .map_err(error)?;
                 }
-                Ok(())
-            })?;
+            }
         }
 
         // The files: catalogued now, moved in place after the commit.
@@ -941,6 +972,10 @@ impl Import<'_> {
         }
         tx.commit().map_err(error)?;
         self.finished = true;
+        // Shrinking the cache frees its memory.
+        db.conn
+            .pragma_update(None, "cache_size", DEFAULT_CACHE_KIB)
+            .map_err(error)?;
 
         self.store.apply_pending()?;
         std::fs::remove_dir_all(&self.pending).map_err(io(&self.pending))?;

@@ -1,0 +1,195 @@
+//! Cutting a CSV stream into blocks of whole records, so that parsing can run in parallel.
+//!
+//! A block ends at a newline outside quotes. Whether a newline is inside quotes is the
+//! parity of the quotes before it (an escaped quote is written twice, which keeps parity),
+//! counted from the start of the block, since every block starts at a record boundary.
+
+use std::io::{self, Read};
+
+const BLOCK: usize = 4 << 20;
+
+/// The header's fields, and the bytes read past it.
+pub struct Header {
+    /// Column names.
+    pub names: Vec<String>,
+    /// Bytes after the header, the start of the first block.
+    pub rest: Vec<u8>,
+    /// Lines the header took.
+    pub lines: u64,
+}
+
+/// Reads the header record (a UTF-8 byte order mark before it is skipped).
+pub fn read_header(reader: &mut dyn Read, delimiter: u8) -> io::Result<Option<Header>> {
+    let mut bytes = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        if let Some((end, lines)) = last_record_end(&bytes, true) {
+            let start = if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
+                3
+            } else {
+                0
+            };
+            let mut csv = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .delimiter(delimiter)
+                .from_reader(&bytes[start..=end]);
+            let mut record = csv::StringRecord::new();
+            if !csv.read_record(&mut record).map_err(io::Error::other)? {
+                return Ok(None);
+            }
+            return Ok(Some(Header {
+                names: record.iter().map(str::to_string).collect(),
+                rest: bytes[end + 1..].to_vec(),
+                lines,
+            }));
+        }
+        let read = reader.read(&mut chunk)?;
+        if read == 0 {
+            if bytes.is_empty() {
+                return Ok(None);
+            }
+            bytes.push(b'\n');
+            continue;
+        }
+        bytes.extend_from_slice(&chunk[..read]);
+    }
+}
+
+/// The position of the first (`first_only`) or last newline outside quotes, and the number
+/// of newlines up to it.
+fn last_record_end(bytes: &[u8], first_only: bool) -> Option<(usize, u64)> {
+    let mut quoted = false;
+    let mut lines = 0;
+    let mut found = None;
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'"' => quoted = !quoted,
+            b'\n' => {
+                lines += 1;
+                if !quoted {
+                    found = Some((i, lines));
+                    if first_only {
+                        break;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
+/// Blocks of whole CSV records.
+pub struct Blocks<R: Read> {
+    reader: R,
+    carry: Vec<u8>,
+    next_line: u64,
+    eof: bool,
+}
+
+impl<R: Read> Blocks<R> {
+    /// Blocks of `reader`, which is positioned after the header; `carry` holds bytes already
+    /// read past it and `first_line` is the line the first of them is on.
+    pub fn new(reader: R, carry: Vec<u8>, first_line: u64) -> Self {
+        Blocks {
+            reader,
+            carry,
+            next_line: first_line,
+            eof: false,
+        }
+    }
+
+    /// The next block and the line its first record is on.
+    pub fn next_block(&mut self) -> io::Result<Option<(u64, Vec<u8>)>> {
+        loop {
+            if !self.eof && self.carry.len() < BLOCK {
+                let old = self.carry.len();
+                self.carry.resize(old + BLOCK, 0);
+                let read = self.reader.read(&mut self.carry[old..])?;
+                self.carry.truncate(old + read);
+                self.eof = read == 0;
+                if !self.eof {
+                    continue;
+                }
+            }
+            if self.carry.is_empty() {
+                return Ok(None);
+            }
+            let cut = if self.eof {
+                Some((self.carry.len() - 1, 0))
+            } else {
+                last_record_end(&self.carry, false)
+            };
+            let Some((end, _)) = cut else {
+                // One record longer than a block: read on.
+                let old = self.carry.len();
+                self.carry.resize(old + BLOCK, 0);
+                let read = self.reader.read(&mut self.carry[old..])?;
+                self.carry.truncate(old + read);
+                self.eof = read == 0;
+                continue;
+            };
+            let rest = self.carry.split_off(end + 1);
+            let block = std::mem::replace(&mut self.carry, rest);
+            let first = self.next_line;
+            self.next_line += block.iter().filter(|&&b| b == b'\n').count() as u64;
+            return Ok(Some((first, block)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that hands out a few bytes at a time, to cut records across reads.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.0.len()).min(7);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn header_then_blocks_of_whole_records() {
+        let text =
+            "\u{feff}user,\"note, with comma\"\nu1,\"two\nlines\"\nu2,\"say \"\"hi\"\"\"\nu3,plain";
+        let mut reader = Trickle(text.as_bytes());
+        let header = read_header(&mut reader, b',').unwrap().unwrap();
+        assert_eq!(header.names, ["user", "note, with comma"]);
+        assert_eq!(header.lines, 1);
+        let mut blocks = Blocks::new(reader, header.rest, 2);
+        let mut all = Vec::new();
+        while let Some((line, block)) = blocks.next_block().unwrap() {
+            let mut csv = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_reader(block.as_slice());
+            for record in csv.records() {
+                let record = record.unwrap();
+                all.push((
+                    line + record.position().unwrap().line() - 1,
+                    record.iter().map(str::to_string).collect::<Vec<_>>(),
+                ));
+            }
+        }
+        assert_eq!(
+            all,
+            vec![
+                (2, vec!["u1".to_string(), "two\nlines".to_string()]),
+                (4, vec!["u2".to_string(), "say \"hi\"".to_string()]),
+                (5, vec!["u3".to_string(), "plain".to_string()]),
+            ]
+        );
+    }
+
+    #[test]
+    fn record_ends_respect_quotes() {
+        assert_eq!(last_record_end(b"a,\"x\ny\"\nb\n", false), Some((9, 3)));
+        assert_eq!(last_record_end(b"a,\"x\ny\"\nb\n", true), Some((7, 2)));
+        assert_eq!(last_record_end(b"a,\"open\n", false), None);
+    }
+}
