@@ -8,12 +8,11 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::path::PathBuf;
 
-use rusqlite::params;
 use serde::Serialize;
 
 use crate::buffer::EventBuffer;
 use crate::segment::{self, SegmentCursor};
-use crate::{EVENTS_DIR, KEYS_DIR, PENDING_DIR, Store, StoreError, io, keys, now_ms};
+use crate::{PENDING_DIR, Store, StoreError, catalog, io, keys, now_ms};
 
 const BATCH: usize = 8192;
 
@@ -169,12 +168,6 @@ impl Store {
         }
 
         let root = self.root.clone();
-        let relative = |path: &std::path::Path| {
-            path.strip_prefix(&root)
-                .unwrap_or(path)
-                .to_string_lossy()
-                .into_owned()
-        };
         let tx = self
             .db
             .conn
@@ -188,60 +181,16 @@ impl Store {
             source,
         };
         for entry in &entries {
-            tx.execute("DELETE FROM segments WHERE id = ?1", params![entry.id])
-                .map_err(error)?;
-            tx.execute(
-                "INSERT OR IGNORE INTO pending_deletes (path) VALUES (?1)",
-                params![relative(&entry.path)],
-            )
-            .map_err(error)?;
+            catalog::retire_segment(&tx, &root, entry.id, &entry.path).map_err(error)?;
         }
         for (path, info) in &outputs {
-            tx.execute(
-                "INSERT INTO segments (file, rows, bytes, min_ts, max_ts, import_id) VALUES (?1, ?2, ?3, ?4, ?5, 0)",
-                params![relative(path), info.rows as i64, info.bytes as i64, info.min_ts, info.max_ts],
-            )
-            .map_err(error)?;
-            let id = tx.last_insert_rowid();
-            let file = format!("{EVENTS_DIR}/seg-{id:06}.parquet");
-            tx.execute(
-                "UPDATE segments SET file = ?2 WHERE id = ?1",
-                params![id, file],
-            )
-            .map_err(error)?;
-            tx.execute(
-                "INSERT INTO pending_renames (src, dst) VALUES (?1, ?2)",
-                params![relative(path), file],
-            )
-            .map_err(error)?;
+            catalog::add_segment(&tx, &root, path, info, 0).map_err(error)?;
         }
         for (shard, path, count) in &folded {
             for (id, old) in &key_files[*shard] {
-                tx.execute("DELETE FROM key_files WHERE id = ?1", params![id])
-                    .map_err(error)?;
-                tx.execute(
-                    "INSERT OR IGNORE INTO pending_deletes (path) VALUES (?1)",
-                    params![relative(old)],
-                )
-                .map_err(error)?;
+                catalog::retire_key_file(&tx, &root, *id, old).map_err(error)?;
             }
-            tx.execute(
-                "INSERT INTO key_files (shard, file, keys) VALUES (?1, ?2, ?3)",
-                params![*shard as i64, relative(path), *count as i64],
-            )
-            .map_err(error)?;
-            let id = tx.last_insert_rowid();
-            let file = format!("{KEYS_DIR}/shard-{shard:02}/k-{id:06}.bin");
-            tx.execute(
-                "UPDATE key_files SET file = ?2 WHERE id = ?1",
-                params![id, file],
-            )
-            .map_err(error)?;
-            tx.execute(
-                "INSERT INTO pending_renames (src, dst) VALUES (?1, ?2)",
-                params![relative(path), file],
-            )
-            .map_err(error)?;
+            catalog::add_key_file(&tx, &root, *shard, path, *count).map_err(error)?;
         }
         tx.commit().map_err(error)?;
         self.apply_pending()?;

@@ -29,6 +29,7 @@
 //! ```
 
 mod buffer;
+mod catalog;
 mod compact;
 mod db;
 pub mod identity;
@@ -689,7 +690,7 @@ impl Import<'_> {
         }
 
         // Fold a shard's key files into one when it has too many.
-        let mut folds: Vec<(usize, PathBuf, u64, Vec<i64>)> = Vec::new();
+        let mut folds: Vec<(usize, PathBuf, u64, Vec<(i64, PathBuf)>)> = Vec::new();
         let mut new_files = dedup.new_files;
         for (shard, files) in key_files.iter().enumerate() {
             let fresh = new_files.iter().position(|(s, _, _)| *s == shard);
@@ -702,7 +703,7 @@ impl Import<'_> {
             }
             let out = self.pending.join(format!("keys-{shard:02}-all.bin"));
             let count = keys::merge_files(&inputs, &out)?;
-            folds.push((shard, out, count, files.iter().map(|(id, _)| *id).collect()));
+            folds.push((shard, out, count, files.clone()));
         }
         self.commit(
             runs,
@@ -718,18 +719,12 @@ impl Import<'_> {
         &mut self,
         runs: Vec<Run>,
         new_key_files: Vec<(usize, PathBuf, u64)>,
-        folds: Vec<(usize, PathBuf, u64, Vec<i64>)>,
+        folds: Vec<(usize, PathBuf, u64, Vec<(i64, PathBuf)>)>,
         duplicates: u64,
         rejected: u64,
         quarantine: Option<&Path>,
     ) -> Result<ImportSummary, StoreError> {
         let root = self.store.root.clone();
-        let relative = |path: &Path| {
-            path.strip_prefix(&root)
-                .unwrap_or(path)
-                .to_string_lossy()
-                .into_owned()
-        };
         let resolver = &self.resolver;
         let accepted: u64 = runs.iter().map(|r| r.info.rows).sum();
         let new_customers = resolver
@@ -912,63 +907,17 @@ impl Import<'_> {
         }
 
         // The files: catalogued now, moved in place after the commit.
-        let mut renames: Vec<(String, String)> = Vec::new();
         for run in &runs {
-            tx.execute(
-                "INSERT INTO segments (file, rows, bytes, min_ts, max_ts, import_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![relative(&run.path), run.info.rows as i64, run.info.bytes as i64, run.info.min_ts, run.info.max_ts, import_id],
-            )
-            .map_err(error)?;
-            let id = tx.last_insert_rowid();
-            let file = format!("{EVENTS_DIR}/seg-{id:06}.parquet");
-            tx.execute(
-                "UPDATE segments SET file = ?2 WHERE id = ?1",
-                params![id, file],
-            )
-            .map_err(error)?;
-            renames.push((relative(&run.path), file));
+            catalog::add_segment(&tx, &root, &run.path, &run.info, import_id).map_err(error)?;
         }
-        let mut key_rows: Vec<(usize, PathBuf, u64)> = new_key_files;
-        for (shard, path, count, replaced) in &folds {
-            for id in replaced {
-                let file: String = tx
-                    .query_row(
-                        "SELECT file FROM key_files WHERE id = ?1",
-                        params![id],
-                        |r| r.get(0),
-                    )
-                    .map_err(error)?;
-                tx.execute(
-                    "INSERT OR IGNORE INTO pending_deletes (path) VALUES (?1)",
-                    params![file],
-                )
-                .map_err(error)?;
-                tx.execute("DELETE FROM key_files WHERE id = ?1", params![id])
-                    .map_err(error)?;
+        for (shard, path, keys) in &new_key_files {
+            catalog::add_key_file(&tx, &root, *shard, path, *keys).map_err(error)?;
+        }
+        for (shard, path, keys, replaced) in &folds {
+            for (id, old) in replaced {
+                catalog::retire_key_file(&tx, &root, *id, old).map_err(error)?;
             }
-            key_rows.push((*shard, path.clone(), *count));
-        }
-        for (shard, path, count) in key_rows {
-            tx.execute(
-                "INSERT INTO key_files (shard, file, keys) VALUES (?1, ?2, ?3)",
-                params![shard as i64, relative(&path), count as i64],
-            )
-            .map_err(error)?;
-            let id = tx.last_insert_rowid();
-            let file = format!("{KEYS_DIR}/shard-{shard:02}/k-{id:06}.bin");
-            tx.execute(
-                "UPDATE key_files SET file = ?2 WHERE id = ?1",
-                params![id, file],
-            )
-            .map_err(error)?;
-            renames.push((relative(&path), file));
-        }
-        for (src, dst) in &renames {
-            tx.execute(
-                "INSERT INTO pending_renames (src, dst) VALUES (?1, ?2)",
-                params![src, dst],
-            )
-            .map_err(error)?;
+            catalog::add_key_file(&tx, &root, *shard, path, *keys).map_err(error)?;
         }
         tx.commit().map_err(error)?;
         self.finished = true;
