@@ -461,6 +461,15 @@ struct Run {
     info: SegmentInfo,
 }
 
+/// A shard's key files folded into one file.
+struct KeyFold {
+    shard: usize,
+    path: PathBuf,
+    keys: u64,
+    /// The files it replaces: (catalogue id, path).
+    replaced: Vec<(i64, PathBuf)>,
+}
+
 type WriteJob = (PathBuf, EventBuffer, u16);
 type WriteDone = Result<(Run, EventBuffer), StoreError>;
 
@@ -690,7 +699,7 @@ impl Import<'_> {
         }
 
         // Fold a shard's key files into one when it has too many.
-        let mut folds: Vec<(usize, PathBuf, u64, Vec<(i64, PathBuf)>)> = Vec::new();
+        let mut folds: Vec<KeyFold> = Vec::new();
         let mut new_files = dedup.new_files;
         for (shard, files) in key_files.iter().enumerate() {
             let fresh = new_files.iter().position(|(s, _, _)| *s == shard);
@@ -703,7 +712,12 @@ impl Import<'_> {
             }
             let out = self.pending.join(format!("keys-{shard:02}-all.bin"));
             let count = keys::merge_files(&inputs, &out)?;
-            folds.push((shard, out, count, files.clone()));
+            folds.push(KeyFold {
+                shard,
+                path: out,
+                keys: count,
+                replaced: files.clone(),
+            });
         }
         self.commit(
             runs,
@@ -719,7 +733,7 @@ impl Import<'_> {
         &mut self,
         runs: Vec<Run>,
         new_key_files: Vec<(usize, PathBuf, u64)>,
-        folds: Vec<(usize, PathBuf, u64, Vec<(i64, PathBuf)>)>,
+        folds: Vec<KeyFold>,
         duplicates: u64,
         rejected: u64,
         quarantine: Option<&Path>,
@@ -913,11 +927,11 @@ impl Import<'_> {
         for (shard, path, keys) in &new_key_files {
             catalog::add_key_file(&tx, &root, *shard, path, *keys).map_err(error)?;
         }
-        for (shard, path, keys, replaced) in &folds {
-            for (id, old) in replaced {
+        for fold in &folds {
+            for (id, old) in &fold.replaced {
                 catalog::retire_key_file(&tx, &root, *id, old).map_err(error)?;
             }
-            catalog::add_key_file(&tx, &root, *shard, path, *keys).map_err(error)?;
+            catalog::add_key_file(&tx, &root, fold.shard, &fold.path, fold.keys).map_err(error)?;
         }
         tx.commit().map_err(error)?;
         self.finished = true;
