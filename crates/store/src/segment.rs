@@ -12,7 +12,7 @@ use parcours_events::MessageType;
 use parquet::basic::{Compression, Encoding, LogicalType, Repetition, TimeUnit, Type as Physical};
 use parquet::column::reader::ColumnReader;
 use parquet::data_type::{ByteArray, ByteArrayType, Int32Type, Int64Type};
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::{Type, TypePtr};
@@ -211,8 +211,11 @@ pub fn write_segment(
                 .set_column_encoding(name, Encoding::DELTA_BINARY_PACKED),
             // Few distinct values: dictionary.
             Column::Code | Column::Kind | Column::Text(Text::Name | Text::Source) => properties,
-            // Nearly one value per event: a dictionary would be built, then abandoned.
-            _ => properties.set_column_dictionary_enabled(name, false),
+            // Nearly one value per event: a dictionary would be built, then abandoned; and
+            // min/max statistics help no reader, but cost a comparison per value.
+            _ => properties
+                .set_column_dictionary_enabled(name.clone(), false)
+                .set_column_statistics_enabled(name, EnabledStatistics::None),
         };
     }
     let mut writer = SerializedFileWriter::new(file, schema(), Arc::new(properties.build()))
