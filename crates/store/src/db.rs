@@ -44,6 +44,8 @@ CREATE TABLE IF NOT EXISTS merges (
     into_id   INTEGER NOT NULL,
     import_id INTEGER NOT NULL
 );
+-- A merge re-points the merges into the merged customer: without this, a scan per merge.
+CREATE INDEX IF NOT EXISTS merges_into ON merges(into_id);
 CREATE TABLE IF NOT EXISTS event_names (
     code INTEGER PRIMARY KEY,
     type TEXT NOT NULL,
