@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use rusqlite::{Transaction, params};
+use rusqlite::{Connection, params};
 
 use crate::segment::SegmentInfo;
 use crate::{EVENTS_DIR, KEYS_DIR};
@@ -19,7 +19,7 @@ fn relative(root: &Path, path: &Path) -> String {
         .into_owned()
 }
 
-fn schedule_move(tx: &Transaction<'_>, root: &Path, from: &Path, to: &str) -> rusqlite::Result<()> {
+fn schedule_move(tx: &Connection, root: &Path, from: &Path, to: &str) -> rusqlite::Result<()> {
     tx.execute(
         "INSERT INTO pending_renames (src, dst) VALUES (?1, ?2)",
         params![relative(root, from), to],
@@ -29,7 +29,7 @@ fn schedule_move(tx: &Transaction<'_>, root: &Path, from: &Path, to: &str) -> ru
 
 /// Catalogues a segment written at `path`; `import_id` 0 marks compaction output.
 pub(crate) fn add_segment(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     root: &Path,
     path: &Path,
     info: &SegmentInfo,
@@ -50,7 +50,7 @@ pub(crate) fn add_segment(
 
 /// Removes a segment from the catalogue and schedules its file's deletion.
 pub(crate) fn retire_segment(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     root: &Path,
     id: i64,
     path: &Path,
@@ -65,7 +65,7 @@ pub(crate) fn retire_segment(
 
 /// Catalogues a key file of `shard` written at `path`.
 pub(crate) fn add_key_file(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     root: &Path,
     shard: usize,
     path: &Path,
@@ -86,7 +86,7 @@ pub(crate) fn add_key_file(
 
 /// Removes a key file from the catalogue and schedules its deletion.
 pub(crate) fn retire_key_file(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     root: &Path,
     id: i64,
     path: &Path,

@@ -28,6 +28,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod apply;
 mod buffer;
 mod catalog;
 mod compact;
@@ -277,8 +278,7 @@ impl Store {
                 .join(format!("import-{}-{}", std::process::id(), now_ms()));
         std::fs::create_dir_all(&pending).map_err(io(&pending))?;
         let spill = KeySpill::create(&pending)?;
-        let links_log = LogFile::create(&pending.join("links.log"))?;
-        let traits_log = LogFile::create(&pending.join("traits.log"))?;
+        let applier = apply::Applier::start(&self.root)?;
         let mut resolver = Resolver::new(self.db.next_customer_id()?);
         let known: bool = self
             .db
@@ -299,8 +299,7 @@ impl Store {
             flushed: 0,
             spare: None,
             writer: RunWriter::start(spill)?,
-            links_log,
-            traits_log,
+            applier: Some(applier),
             new_codes: Vec::new(),
             pushed: 0,
             finished: false,
@@ -399,62 +398,11 @@ pub struct ImportSummary {
     pub segments: u64,
 }
 
-/// SQLite page cache during a commit, in KiB as `PRAGMA cache_size` takes it (negative).
-const COMMIT_CACHE_KIB: i64 = -512 * 1024;
 /// SQLite page cache otherwise.
 const DEFAULT_CACHE_KIB: i64 = -8 * 1024;
 
-/// Resolver logs kept in memory before they are spilled.
-const LOG_SPILL_BYTES: usize = 64 << 20;
-
-/// An append-only file of self-contained blocks (a length, then the bytes).
-struct LogFile {
-    path: PathBuf,
-    file: std::io::BufWriter<File>,
-}
-
-impl LogFile {
-    fn create(path: &Path) -> Result<LogFile, StoreError> {
-        let file = File::create(path).map_err(io(path))?;
-        Ok(LogFile {
-            path: path.to_path_buf(),
-            file: std::io::BufWriter::with_capacity(1 << 20, file),
-        })
-    }
-
-    fn append(&mut self, block: &[u8]) -> Result<(), StoreError> {
-        use std::io::Write;
-        if block.is_empty() {
-            return Ok(());
-        }
-        self.file
-            .write_all(&(block.len() as u64).to_le_bytes())
-            .map_err(io(&self.path))?;
-        self.file.write_all(block).map_err(io(&self.path))
-    }
-
-    /// Calls `each` with every block, in order.
-    fn replay(
-        mut self,
-        each: &mut dyn FnMut(&[u8]) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
-        use std::io::{Read, Write};
-        self.file.flush().map_err(io(&self.path))?;
-        let mut reader = std::io::BufReader::new(File::open(&self.path).map_err(io(&self.path))?);
-        let mut length = [0u8; 8];
-        let mut block = Vec::new();
-        loop {
-            match reader.read_exact(&mut length) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
-                Err(e) => return Err(io(&self.path)(e)),
-            }
-            block.resize(u64::from_le_bytes(length) as usize, 0);
-            reader.read_exact(&mut block).map_err(io(&self.path))?;
-            each(&block)?;
-        }
-    }
-}
+/// Resolver logs handed to the applier when they reach this size.
+const LOG_FLUSH_BYTES: usize = 4 << 20;
 
 struct Run {
     path: PathBuf,
@@ -566,9 +514,8 @@ pub struct Import<'s> {
     flushed: usize,
     spare: Option<EventBuffer>,
     writer: RunWriter,
-    /// The resolver's new links and trait updates, spilled so they do not fill memory.
-    links_log: LogFile,
-    traits_log: LogFile,
+    /// Applies the resolver's new links and trait updates to SQLite as the import goes.
+    applier: Option<apply::Applier>,
     new_codes: Vec<(i32, MessageType, String)>,
     pushed: u64,
     finished: bool,
@@ -597,15 +544,19 @@ impl Import<'_> {
         if self.buffer.len() >= self.options.run_rows || self.buffer.memory() >= RUN_BYTES {
             self.flush_run()?;
         }
-        if self.resolver.log_bytes() >= LOG_SPILL_BYTES {
-            self.spill_logs()?;
+        if self.resolver.log_bytes() >= LOG_FLUSH_BYTES {
+            self.flush_logs()?;
         }
         Ok(())
     }
 
-    fn spill_logs(&mut self) -> Result<(), StoreError> {
-        self.links_log.append(&self.resolver.take_links())?;
-        self.traits_log.append(&self.resolver.take_traits())
+    fn flush_logs(&mut self) -> Result<(), StoreError> {
+        let applier = self
+            .applier
+            .as_ref()
+            .expect("the applier lives until finish");
+        applier.links(self.resolver.take_links())?;
+        applier.traits(self.resolver.take_traits())
     }
 
     /// Events pushed so far.
@@ -654,7 +605,7 @@ impl Import<'_> {
         quarantine: Option<&Path>,
     ) -> Result<ImportSummary, StoreError> {
         self.flush_run()?;
-        self.spill_logs()?;
+        self.flush_logs()?;
         let spill = self.drain_writer()?;
         // The segment buffers and identifier lookups are done with: give their memory back
         // before the commit.
@@ -738,207 +689,59 @@ impl Import<'_> {
         rejected: u64,
         quarantine: Option<&Path>,
     ) -> Result<ImportSummary, StoreError> {
-        let root = self.store.root.clone();
         let resolver = &self.resolver;
         let accepted: u64 = runs.iter().map(|r| r.info.rows).sum();
         let new_customers = resolver
             .created()
             .filter(|&c| resolver.find(c) == c)
             .count() as u64;
-        let links_log = std::mem::replace(
-            &mut self.links_log,
-            LogFile::create(&self.pending.join("links.done"))?,
-        );
-        let traits_log = std::mem::replace(
-            &mut self.traits_log,
-            LogFile::create(&self.pending.join("traits.done"))?,
-        );
-        let db = &mut self.store.db;
-        let error = |source| StoreError::Sqlite {
-            path: root.join(DATABASE),
-            source,
-        };
-        // A commit inserts up to millions of identifiers: with SQLite's default 2 MB page
-        // cache their B-tree pages are evicted and read back again and again.
-        db.conn
-            .pragma_update(None, "cache_size", COMMIT_CACHE_KIB)
-            .map_err(error)?;
-        let tx = db.conn.transaction().map_err(error)?;
-        tx.execute(
-            "INSERT INTO imports (source, format, started_at, finished_at, accepted, duplicates, rejected, new_customers, quarantine)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![
-                self.options.source,
-                self.options.format,
-                self.started_at,
-                now_ms(),
-                accepted as i64,
-                duplicates as i64,
-                rejected as i64,
-                new_customers as i64,
-                quarantine.map(|q| q.display().to_string()),
-            ],
-        )
-        .map_err(error)?;
-        let import_id = tx.last_insert_rowid();
-
-        for (code, kind, name) in &self.new_codes {
-            tx.execute(
-                "INSERT INTO event_names (code, type, name) VALUES (?1, ?2, ?3)",
-                params![code, kind.as_str(), name],
-            )
-            .map_err(error)?;
-        }
-
-        // Customers created by this import, merged or not: their ids are in the segments.
-        {
-            let mut insert = tx
-                .prepare_cached("INSERT INTO customers (id, merged_into, first_seen, last_seen, import_id) VALUES (?1, ?2, ?3, ?4, ?5)")
-                .map_err(error)?;
-            for c in resolver.created() {
+        let created = resolver
+            .created()
+            .map(|c| {
                 let survivor = resolver.find(c);
                 let (first, last) = resolver
                     .seen(c)
                     .unwrap_or((self.started_at, self.started_at));
-                insert
-                    .execute(params![
-                        c as i64,
-                        (survivor != c).then_some(survivor as i64),
-                        first,
-                        last,
-                        import_id
-                    ])
-                    .map_err(error)?;
-            }
-            let mut seen = tx
-                .prepare_cached("UPDATE customers SET first_seen = min(first_seen, ?2), last_seen = max(last_seen, ?3) WHERE id = ?1")
-                .map_err(error)?;
-            for (c, span) in resolver.touched() {
-                if let Some((first, last)) = span {
-                    seen.execute(params![c as i64, first, last])
-                        .map_err(error)?;
-                }
-            }
+                (c, (survivor != c).then_some(survivor), first, last)
+            })
+            .collect();
+        let touched = resolver
+            .touched()
+            .filter_map(|(c, span)| span.map(|(first, last)| (c, first, last)))
+            .collect();
+        let merges = resolver
+            .merges
+            .iter()
+            .map(|&(from, _)| (from, resolver.find(from)))
+            .collect();
+        let mut key_files = new_key_files;
+        let mut retired_key_files = Vec::new();
+        for fold in folds {
+            retired_key_files.extend(fold.replaced);
+            key_files.push((fold.shard, fold.path, fold.keys));
         }
-
-        // Merges: every id, trait and date of the merged customer goes to the survivor.
-        for &(from, _) in &resolver.merges {
-            let into = resolver.find(from);
-            let (from, into) = (from as i64, into as i64);
-            tx.execute(
-                "INSERT INTO merges (merged_id, into_id, import_id) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(merged_id) DO UPDATE SET into_id = excluded.into_id",
-                params![from, into, import_id],
-            )
-            .map_err(error)?;
-            tx.execute(
-                "UPDATE merges SET into_id = ?1 WHERE into_id = ?2",
-                params![into, from],
-            )
-            .map_err(error)?;
-            tx.execute(
-                "UPDATE customers SET merged_into = ?1 WHERE id = ?2 OR merged_into = ?2",
-                params![into, from],
-            )
-            .map_err(error)?;
-            tx.execute(
-                "UPDATE identifiers SET customer_id = ?1 WHERE customer_id = ?2",
-                params![into, from],
-            )
-            .map_err(error)?;
-            tx.execute(
-                "UPDATE customers SET
-                   first_seen = min(first_seen, (SELECT first_seen FROM customers WHERE id = ?2)),
-                   last_seen = max(last_seen, (SELECT last_seen FROM customers WHERE id = ?2))
-                 WHERE id = ?1",
-                params![into, from],
-            )
-            .map_err(error)?;
-            tx.execute(
-                "INSERT INTO traits (customer_id, name, value, at)
-                 SELECT ?1, name, value, at FROM traits WHERE customer_id = ?2
-                 ON CONFLICT (customer_id, name) DO UPDATE SET value = excluded.value, at = excluded.at WHERE excluded.at >= traits.at",
-                params![into, from],
-            )
-            .map_err(error)?;
-            tx.execute("DELETE FROM traits WHERE customer_id = ?1", params![from])
-                .map_err(error)?;
-        }
-
-        // New identifiers, sorted: the B-tree then grows at its end instead of everywhere.
-        {
-            let mut links: Vec<(i64, String, i64)> = Vec::new();
-            links_log.replay(&mut |block| {
-                links.extend(
-                    identity::read_links(block)
-                        .map(|l| (l.kind.code(), l.value, resolver.find(l.customer) as i64)),
-                );
-                Ok(())
-            })?;
-            links.sort_unstable();
-            let mut link = tx
-                .prepare_cached("INSERT OR REPLACE INTO identifiers (kind, value, customer_id) VALUES (?1, ?2, ?3)")
-                .map_err(error)?;
-            for (kind, value, customer) in &links {
-                link.execute(params![kind, value, customer])
-                    .map_err(error)?;
-            }
-        }
-        // Trait updates by customer, in arrival order within each (a stable sort): rule 7
-        // lets the later arrival win ties.
-        {
-            let mut updates: Vec<identity::TraitUpdate> = Vec::new();
-            traits_log.replay(&mut |block| {
-                updates.extend(identity::read_traits(block).map(|mut u| {
-                    u.customer = resolver.find(u.customer);
-                    u
-                }));
-                Ok(())
-            })?;
-            updates.sort_by_key(|u| u.customer);
-            let mut set_trait = tx
-                .prepare_cached(
-                    "INSERT INTO traits (customer_id, name, value, at) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (customer_id, name) DO UPDATE SET value = excluded.value, at = excluded.at WHERE excluded.at >= traits.at",
-                )
-                .map_err(error)?;
-            for update in updates {
-                let Ok(Value::Object(traits)) = serde_json::from_str::<Value>(&update.traits)
-                else {
-                    continue;
-                };
-                for (name, value) in traits {
-                    set_trait
-                        .execute(params![
-                            update.customer as i64,
-                            name,
-                            value.to_string(),
-                            update.at
-                        ])
-                        .map_err(error)?;
-                }
-            }
-        }
-
-        // The files: catalogued now, moved in place after the commit.
-        for run in &runs {
-            catalog::add_segment(&tx, &root, &run.path, &run.info, import_id).map_err(error)?;
-        }
-        for (shard, path, keys) in &new_key_files {
-            catalog::add_key_file(&tx, &root, *shard, path, *keys).map_err(error)?;
-        }
-        for fold in &folds {
-            for (id, old) in &fold.replaced {
-                catalog::retire_key_file(&tx, &root, *id, old).map_err(error)?;
-            }
-            catalog::add_key_file(&tx, &root, fold.shard, &fold.path, fold.keys).map_err(error)?;
-        }
-        tx.commit().map_err(error)?;
+        let segment_count = runs.len() as u64;
+        let closing = apply::Closing {
+            source: self.options.source.clone(),
+            format: self.options.format.clone(),
+            started_at: self.started_at,
+            finished_at: now_ms(),
+            accepted,
+            duplicates,
+            rejected,
+            new_customers,
+            quarantine: quarantine.map(|q| q.display().to_string()),
+            new_codes: std::mem::take(&mut self.new_codes),
+            created,
+            touched,
+            merges,
+            segments: runs.into_iter().map(|r| (r.path, r.info)).collect(),
+            key_files,
+            retired_key_files,
+        };
+        let applier = self.applier.take().expect("commit runs once");
+        let import_id = applier.close(closing)?;
         self.finished = true;
-        // Shrinking the cache frees its memory.
-        db.conn
-            .pragma_update(None, "cache_size", DEFAULT_CACHE_KIB)
-            .map_err(error)?;
 
         self.store.apply_pending()?;
         std::fs::remove_dir_all(&self.pending).map_err(io(&self.pending))?;
@@ -953,7 +756,7 @@ impl Import<'_> {
             rejected,
             new_customers,
             merges: self.resolver.merges.len() as u64,
-            segments: runs.len() as u64,
+            segments: segment_count,
         })
     }
 }
