@@ -4,7 +4,7 @@
 //! reuses the id). Without one, the key hashes the content: every field that describes the
 //! event, each length-prefixed so that no two different contents hash the same input.
 
-use xxhash_rust::xxh3::{Xxh3, xxh3_64_with_seed};
+use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 const MESSAGE_SEED: u64 = 0x7061_7263_6f75_7273; // "parcours"
 const CONTENT_SEED: u64 = 0x636f_6e74_656e_7473; // "contents"
@@ -15,11 +15,14 @@ pub fn from_message_id(message_id: &str) -> u64 {
 }
 
 /// Builds the key of an event from its content, one field at a time.
-pub struct ContentKey(Xxh3);
+///
+/// Fields are gathered into one buffer and hashed once: xxh3 over one short input is several
+/// times faster than a streaming update per field.
+pub struct ContentKey(Vec<u8>);
 
 impl Default for ContentKey {
     fn default() -> Self {
-        ContentKey(Xxh3::with_seed(CONTENT_SEED))
+        ContentKey(Vec::with_capacity(256))
     }
 }
 
@@ -27,11 +30,12 @@ impl ContentKey {
     /// Adds a field (absent fields are added as `None`, so position matters).
     pub fn field(&mut self, value: Option<&[u8]>) -> &mut Self {
         match value {
-            None => self.0.update(&[0]),
+            None => self.0.push(0),
             Some(bytes) => {
-                self.0.update(&[1]);
-                self.0.update(&(bytes.len() as u64).to_le_bytes());
-                self.0.update(bytes);
+                self.0.push(1);
+                self.0
+                    .extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+                self.0.extend_from_slice(bytes);
             }
         }
         self
@@ -39,7 +43,7 @@ impl ContentKey {
 
     /// The key.
     pub fn finish(&self) -> u64 {
-        self.0.digest()
+        xxh3_64_with_seed(&self.0, CONTENT_SEED)
     }
 }
 

@@ -209,7 +209,7 @@ impl Cell<'_> {
     fn text(&self) -> Option<String> {
         match *self {
             Cell::Null => None,
-            Cell::Text(t) => Some(t.trim().to_string()).filter(|t| !t.is_empty()),
+            Cell::Text(t) => Some(t.trim_ascii().to_string()).filter(|t| !t.is_empty()),
             Cell::Int(i) => Some(i.to_string()),
             Cell::Float(f) => Some(f.to_string()),
             Cell::Bool(b) => Some(b.to_string()),
@@ -253,19 +253,28 @@ impl Cell<'_> {
 
 fn write_json_string(out: &mut String, text: &str) {
     out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
+    let bytes = text.as_bytes();
+    let mut clean = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            b if b < 0x20 => "",
+            _ => continue,
+        };
+        // Copy the run of characters that need no escape, then the escape.
+        out.push_str(&text[clean..i]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{:04x}", b);
+        } else {
+            out.push_str(escape);
         }
+        clean = i + 1;
     }
+    out.push_str(&text[clean..]);
     out.push('"');
 }
 
@@ -300,7 +309,7 @@ pub fn row_to_event(
             Some(Cell::Float(f)) => Some(parse_epoch(*f).ok_or_else(|| {
                 Rejection::new(format!("`{timestamp_column}` {f} is out of range"))
             })?),
-            Some(Cell::Text(t)) if t.trim().is_empty() => None,
+            Some(Cell::Text(t)) if t.trim_ascii().is_empty() => None,
             Some(Cell::Text(t)) => Some(
                 parse_timestamp(t, zone)
                     .map_err(|e| Rejection::new(format!("`{timestamp_column}`: {e}")))?,
@@ -370,7 +379,7 @@ pub fn row_to_event(
                 match cell {
                     // The common case, without allocating: the trimmed text, absent when empty.
                     Cell::Text(t) => {
-                        let t = t.trim();
+                        let t = t.trim_ascii();
                         key.field((!t.is_empty()).then_some(t.as_bytes()));
                     }
                     other => {
@@ -404,6 +413,16 @@ mod tests {
 
     fn names(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
+    }
+
+    proptest::proptest! {
+        /// Any text written as a JSON string reads back as itself.
+        #[test]
+        fn json_strings_round_trip(text in "\\PC*|[\"\\\\\\n\\t\\x00-\\x1f]{0,8}") {
+            let mut out = String::new();
+            write_json_string(&mut out, &text);
+            proptest::prop_assert_eq!(serde_json::from_str::<String>(&out).unwrap(), text);
+        }
     }
 
     #[test]

@@ -74,7 +74,7 @@ pub fn parse_epoch(value: f64) -> Option<i64> {
 /// milliseconds, possibly fractional. A date or time without an offset is read in `zone`
 /// (UTC when `None`).
 pub fn parse_timestamp(text: &str, zone: Option<&TimeZone>) -> Result<i64, TimestampError> {
-    let text = text.trim();
+    let text = text.trim_ascii();
     if text.is_empty() {
         return Err(TimestampError::Empty);
     }
