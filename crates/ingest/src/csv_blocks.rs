@@ -60,6 +60,12 @@ pub fn read_header(reader: &mut dyn Read, delimiter: u8) -> io::Result<Option<He
 /// The position of the first (`first_only`) or last newline outside quotes, and the number
 /// of newlines up to it.
 fn last_record_end(bytes: &[u8], first_only: bool) -> Option<(usize, u64)> {
+    // Most blocks hold no quote at all: then every newline ends a record.
+    if !first_only && !bytes.contains(&b'"') {
+        let end = bytes.iter().rposition(|&b| b == b'\n')?;
+        let lines = bytes[..=end].iter().filter(|&&b| b == b'\n').count() as u64;
+        return Some((end, lines));
+    }
     let mut quoted = false;
     let mut lines = 0;
     let mut found = None;

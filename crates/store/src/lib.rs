@@ -134,7 +134,11 @@ pub struct Store {
     root: PathBuf,
     db: Db,
     /// Event code of each (type, name), one map per type, looked up by `&str`.
-    codes: HashMap<MessageType, HashMap<Box<str>, i32>>,
+    codes: HashMap<
+        MessageType,
+        HashMap<Box<str>, i32, foldhash::fast::RandomState>,
+        foldhash::fast::RandomState,
+    >,
     next_code: i32,
     _lock: File,
 }
@@ -172,7 +176,7 @@ impl Store {
         let mut store = Store {
             root: root.to_path_buf(),
             db,
-            codes: HashMap::new(),
+            codes: HashMap::default(),
             next_code: 1,
             _lock: lock,
         };
