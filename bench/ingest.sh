@@ -6,6 +6,7 @@
 #   bench/ingest.sh            # 10M events, NDJSON and CSV
 #   FORMATS=csv bench/ingest.sh 100   # 100M events, CSV only (peak memory check)
 #
+# Each side runs $RUNS times (default 3), alternating; the median run is reported.
 # Targets: >= 1M events/s for CSV, >= 500k events/s for NDJSON, peak memory < 2 GB at 100M.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,9 +20,15 @@ parcours=$PWD/target/release/parcours
 # ~16 events per demo customer.
 customers=$(( millions * 1000000 / 16 ))
 
+runs=${RUNS:-3}
+
 measure() { # prints "seconds peak_mb" of a command; the command's own output goes to $work/last.log
   /usr/bin/time -f "%e %M" -o "$work/time.txt" "$@" > "$work/last.log" 2>&1
   awk '{printf "%s %.0f\n", $1, $2 / 1024}' "$work/time.txt"
+}
+
+median() { # the median line of "seconds peak_mb" lines, by seconds
+  sort -n | awk '{ lines[NR] = $0 } END { print lines[int((NR + 1) / 2)] }'
 }
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
@@ -31,18 +38,24 @@ echo "|---|---|---|---|---|---|---|---|---|"
 for format in $formats; do
   input="$work/events-${millions}m.$format"
   if [ ! -f "$input" ]; then
-    "$parcours" demo --customers "$customers" --seed 2026 --export "$input" >/dev/null
+    "$parcours" demo --customers "$customers" --seed 2026 --export "$input" >/dev/null 2>&1
   fi
   header=0
   [ "$format" = csv ] && header=1
   events=$(( $(wc -l < "$input") - header ))
-  rm -rf "$work/store"
-  read -r ours_s ours_mb < <(measure "$parcours" ingest "$input" --data "$work/store" --report json)
-  accepted=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['files'][0]['accepted'])" "$work/last.log")
-  [ "$accepted" = "$events" ] || { echo "parcours imported $accepted of $events events" >&2; exit 1; }
-  rm -f "$work/duckdb.parquet"
-  read -r theirs_s theirs_mb < <(measure python3 bench/duckdb_convert.py "$format" "$input" "$work/duckdb.parquet")
+  # Runs alternate between the two, so that a noisy neighbour hurts both alike.
+  ours=() theirs=()
+  for _ in $(seq "$runs"); do
+    rm -rf "$work/store"
+    ours+=("$(measure "$parcours" ingest "$input" --data "$work/store" --report json)")
+    accepted=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['files'][0]['accepted'])" "$work/last.log")
+    [ "$accepted" = "$events" ] || { echo "parcours imported $accepted of $events events" >&2; exit 1; }
+    rm -f "$work/duckdb.parquet"
+    theirs+=("$(measure python3 bench/duckdb_convert.py "$format" "$input" "$work/duckdb.parquet")")
+  done
+  read -r ours_s ours_mb < <(printf '%s\n' "${ours[@]}" | median)
+  read -r theirs_s theirs_mb < <(printf '%s\n' "${theirs[@]}" | median)
   awk -v f="$format" -v n="$events" -v os="$ours_s" -v om="$ours_mb" -v ts="$theirs_s" -v tm="$theirs_mb" 'BEGIN {
-    printf "| %s | %\047d | %.1f | %\047d | %d | %.1f | %\047d | %d | %.2f× |\n", f, n, os, n / os, om, ts, n / ts, tm, (n / os) / (n / ts)
+    printf "| %s | %d | %.1f | %d | %d | %.1f | %d | %d | %.2f× |\n", f, n, os, n / os, om, ts, n / ts, tm, (n / os) / (n / ts)
   }'
 done
