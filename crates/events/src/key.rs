@@ -41,6 +41,11 @@ impl ContentKey {
         self
     }
 
+    /// Forgets the fields added, to build another key.
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+
     /// The key.
     pub fn finish(&self) -> u64 {
         xxh3_64_with_seed(&self.0, CONTENT_SEED)

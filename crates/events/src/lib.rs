@@ -105,7 +105,80 @@ pub struct Event {
     pub key: u64,
 }
 
+/// An event whose text is borrowed: what readers produce without allocating, and what the
+/// store takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventRef<'a> {
+    /// Segment message type.
+    pub kind: MessageType,
+    /// Event, page or screen name.
+    pub name: &'a str,
+    /// User id.
+    pub user_id: Option<&'a str>,
+    /// Anonymous id.
+    pub anonymous_id: Option<&'a str>,
+    /// Identifying email, lower-cased.
+    pub email: Option<&'a str>,
+    /// Alias previous id.
+    pub previous_id: Option<&'a str>,
+    /// Group id.
+    pub group_id: Option<&'a str>,
+    /// Sender's message id.
+    pub message_id: Option<&'a str>,
+    /// When it happened, ms since 1970 UTC.
+    pub timestamp: i64,
+    /// Properties JSON object.
+    pub properties: Option<&'a str>,
+    /// Traits JSON object.
+    pub traits: Option<&'a str>,
+    /// Context JSON object.
+    pub context: Option<&'a str>,
+    /// Dedup key.
+    pub key: u64,
+}
+
+impl EventRef<'_> {
+    /// An owned copy.
+    pub fn to_event(&self) -> Event {
+        let owned = |s: Option<&str>| s.map(str::to_string);
+        Event {
+            kind: self.kind,
+            name: self.name.to_string(),
+            user_id: owned(self.user_id),
+            anonymous_id: owned(self.anonymous_id),
+            email: owned(self.email),
+            previous_id: owned(self.previous_id),
+            group_id: owned(self.group_id),
+            message_id: owned(self.message_id),
+            timestamp: self.timestamp,
+            properties: owned(self.properties),
+            traits: owned(self.traits),
+            context: owned(self.context),
+            key: self.key,
+        }
+    }
+}
+
 impl Event {
+    /// A borrowed view.
+    pub fn view(&self) -> EventRef<'_> {
+        EventRef {
+            kind: self.kind,
+            name: &self.name,
+            user_id: self.user_id.as_deref(),
+            anonymous_id: self.anonymous_id.as_deref(),
+            email: self.email.as_deref(),
+            previous_id: self.previous_id.as_deref(),
+            group_id: self.group_id.as_deref(),
+            message_id: self.message_id.as_deref(),
+            timestamp: self.timestamp,
+            properties: self.properties.as_deref(),
+            traits: self.traits.as_deref(),
+            context: self.context.as_deref(),
+            key: self.key,
+        }
+    }
+
     /// The identifiers this event carries, strongest first: user id, email, anonymous id.
     pub fn identifiers(&self) -> impl Iterator<Item = (IdKind, &str)> {
         [
@@ -172,12 +245,27 @@ impl Rejection {
 
 /// An email address as an identifier: trimmed and lower-cased, or `None` if it is not one.
 pub fn normalize_email(raw: &str) -> Option<String> {
+    let mut out = String::new();
+    normalize_email_into(raw, &mut out).then_some(out)
+}
+
+/// Like [`normalize_email`], into a reused buffer; false when `raw` is not an address.
+pub fn normalize_email_into(raw: &str, out: &mut String) -> bool {
     let email = raw.trim();
-    let (local, domain) = email.split_once('@')?;
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
     if local.is_empty() || domain.is_empty() || email.contains(char::is_whitespace) {
-        return None;
+        return false;
     }
-    Some(email.to_lowercase())
+    out.clear();
+    if email.is_ascii() {
+        out.push_str(email);
+        out.make_ascii_lowercase();
+    } else {
+        out.extend(email.chars().flat_map(char::to_lowercase));
+    }
+    true
 }
 
 #[cfg(test)]

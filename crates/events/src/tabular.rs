@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use jiff::tz::TimeZone;
 
 use crate::key::{ContentKey, from_message_id};
-use crate::{Event, MessageType, Rejection, normalize_email, parse_epoch, parse_timestamp};
+use crate::{Event, EventRef, MessageType, Rejection, parse_epoch, parse_timestamp};
 
 /// What a column means.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -278,102 +278,97 @@ fn write_json_string(out: &mut String, text: &str) {
     out.push('"');
 }
 
-/// Turns one row into an event. `cells` has one value per column of `columns`.
-pub fn row_to_event(
-    columns: &Columns,
-    cells: &[Cell<'_>],
-    zone: Option<&TimeZone>,
-) -> Result<Event, Rejection> {
+/// Buffers reused from row to row by [`row_to_view`], so that reading a table allocates
+/// nothing per row.
+#[derive(Default)]
+pub struct RowScratch {
+    /// Text rendered from role cells that are not text (Parquet numbers, timestamps).
+    rendered: [String; 7],
+    email: String,
+    properties: String,
+    key: ContentKey,
+}
+
+/// The trimmed text of a role cell, `None` when absent or empty; other cells are rendered
+/// into `buffer`.
+fn role_text<'s>(cell: Option<&Cell<'s>>, buffer: &'s mut String) -> Option<&'s str> {
+    let text = match cell? {
+        Cell::Null => return None,
+        Cell::Text(t) => t.trim_ascii(),
+        other => {
+            buffer.clear();
+            buffer.push_str(&other.text()?);
+            buffer.as_str()
+        }
+    };
+    (!text.is_empty()).then_some(text)
+}
+
+/// Turns one row into a borrowed event, its text pointing into `cells` and `scratch`.
+/// `cells` has one value per column of `columns`.
+pub fn row_to_view<'s>(columns: &Columns, cells: &[Cell<'s>], zone: Option<&TimeZone>, scratch: &'s mut RowScratch) -> Result<EventRef<'s>, Rejection> {
     if cells.len() != columns.names.len() {
-        return Err(Rejection::new(format!(
-            "the row has {} fields, the header {}",
-            cells.len(),
-            columns.names.len()
-        )));
+        return Err(Rejection::new(format!("the row has {} fields, the header {}", cells.len(), columns.names.len())));
     }
     let get = |role: Role| columns.index_of(role).map(|i| &cells[i]);
-    let name = get(Role::Event).and_then(Cell::text).ok_or_else(|| {
-        Rejection::new(format!(
-            "empty event name in column `{}`",
-            columns.names[columns.index_of(Role::Event).unwrap_or(0)]
-        ))
+    let RowScratch {
+        rendered,
+        email: email_buffer,
+        properties,
+        key,
+    } = scratch;
+    let [user_buffer, email_text_buffer, anonymous_buffer, name_buffer, _, message_buffer, type_buffer] = rendered;
+    let name = role_text(get(Role::Event), name_buffer).ok_or_else(|| {
+        Rejection::new(format!("empty event name in column `{}`", columns.names[columns.index_of(Role::Event).unwrap_or(0)]))
     })?;
     let timestamp_column = &columns.names[columns.index_of(Role::Timestamp).unwrap_or(0)];
-    let timestamp =
-        match get(Role::Timestamp) {
-            None | Some(Cell::Null) => None,
-            Some(Cell::Timestamp(ms)) => Some(*ms),
-            Some(Cell::Int(i)) => Some(parse_epoch(*i as f64).ok_or_else(|| {
-                Rejection::new(format!("`{timestamp_column}` {i} is out of range"))
-            })?),
-            Some(Cell::Float(f)) => Some(parse_epoch(*f).ok_or_else(|| {
-                Rejection::new(format!("`{timestamp_column}` {f} is out of range"))
-            })?),
-            Some(Cell::Text(t)) if t.trim_ascii().is_empty() => None,
-            Some(Cell::Text(t)) => Some(
-                parse_timestamp(t, zone)
-                    .map_err(|e| Rejection::new(format!("`{timestamp_column}`: {e}")))?,
-            ),
-            Some(Cell::Bool(_)) => {
-                return Err(Rejection::new(format!(
-                    "`{timestamp_column}` is a boolean, not a timestamp"
-                )));
+    let timestamp = match get(Role::Timestamp) {
+        None | Some(Cell::Null) => None,
+        Some(Cell::Timestamp(ms)) => Some(*ms),
+        Some(Cell::Int(i)) => Some(parse_epoch(*i as f64).ok_or_else(|| Rejection::new(format!("`{timestamp_column}` {i} is out of range")))?),
+        Some(Cell::Float(f)) => Some(parse_epoch(*f).ok_or_else(|| Rejection::new(format!("`{timestamp_column}` {f} is out of range")))?),
+        Some(Cell::Text(t)) if t.trim_ascii().is_empty() => None,
+        Some(Cell::Text(t)) => Some(parse_timestamp(t, zone).map_err(|e| Rejection::new(format!("`{timestamp_column}`: {e}")))?),
+        Some(Cell::Bool(_)) => return Err(Rejection::new(format!("`{timestamp_column}` is a boolean, not a timestamp"))),
+    };
+    let timestamp = timestamp.ok_or_else(|| Rejection::new(format!("missing timestamp in column `{timestamp_column}`")))?;
+    let user_id = role_text(get(Role::User), user_buffer);
+    let anonymous_id = role_text(get(Role::Anonymous), anonymous_buffer);
+    let email = match role_text(get(Role::Email), email_text_buffer) {
+        Some(raw) => {
+            if !crate::normalize_email_into(raw, email_buffer) {
+                return Err(Rejection::new(format!("{raw:?} is not an email address")));
             }
-        };
-    let timestamp = timestamp.ok_or_else(|| {
-        Rejection::new(format!("missing timestamp in column `{timestamp_column}`"))
-    })?;
-    let user_id = get(Role::User).and_then(Cell::text);
-    let anonymous_id = get(Role::Anonymous).and_then(Cell::text);
-    let email = match get(Role::Email).and_then(Cell::text) {
-        Some(raw) => Some(
-            normalize_email(&raw)
-                .ok_or_else(|| Rejection::new(format!("{raw:?} is not an email address")))?,
-        ),
+            Some(email_buffer.as_str())
+        }
         None => None,
     };
     if user_id.is_none() && anonymous_id.is_none() && email.is_none() {
-        return Err(Rejection::new(
-            "no customer: the user, email and anonymous id columns are all empty",
-        ));
+        return Err(Rejection::new("no customer: the user, email and anonymous id columns are all empty"));
     }
-    let kind = match get(Role::Type).and_then(Cell::text) {
-        Some(t) => MessageType::from_name(&t)
-            .ok_or_else(|| Rejection::new(format!("unknown message type `{t}`")))?,
+    let kind = match role_text(get(Role::Type), type_buffer) {
+        Some(t) => MessageType::from_name(t).ok_or_else(|| Rejection::new(format!("unknown message type `{t}`")))?,
         None => MessageType::Track,
     };
-    let message_id = get(Role::MessageId).and_then(Cell::text);
-    let size: usize = cells
-        .iter()
-        .map(|c| {
-            if let Cell::Text(t) = c {
-                t.len() + 24
-            } else {
-                32
-            }
-        })
-        .sum();
-    let mut properties = String::with_capacity(size + 2);
+    let message_id = role_text(get(Role::MessageId), message_buffer);
+    properties.clear();
     properties.push('{');
     for (index, role) in columns.roles.iter().enumerate() {
-        if role.is_some()
-            || matches!(cells[index], Cell::Null)
-            || matches!(cells[index], Cell::Text(t) if t.is_empty())
-        {
+        if role.is_some() || matches!(cells[index], Cell::Null) || matches!(cells[index], Cell::Text(t) if t.is_empty()) {
             continue;
         }
         if properties.len() > 1 {
             properties.push(',');
         }
-        write_json_string(&mut properties, &columns.names[index]);
+        write_json_string(properties, &columns.names[index]);
         properties.push(':');
-        cells[index].write_json(&mut properties);
+        cells[index].write_json(properties);
     }
     properties.push('}');
-    let key = match &message_id {
+    let key = match message_id {
         Some(id) => from_message_id(id),
         None => {
-            let mut key = ContentKey::default();
+            key.clear();
             key.field(Some(b"row"));
             for cell in cells {
                 match cell {
@@ -390,7 +385,7 @@ pub fn row_to_event(
             key.finish()
         }
     };
-    Ok(Event {
+    Ok(EventRef {
         kind,
         name,
         user_id,
@@ -400,11 +395,17 @@ pub fn row_to_event(
         group_id: None,
         message_id,
         timestamp,
-        properties: (properties.len() > 2).then_some(properties),
+        properties: (properties.len() > 2).then_some(properties.as_str()),
         traits: None,
         context: None,
         key,
     })
+}
+
+/// Turns one row into an owned event. `cells` has one value per column of `columns`.
+pub fn row_to_event(columns: &Columns, cells: &[Cell<'_>], zone: Option<&TimeZone>) -> Result<Event, Rejection> {
+    let mut scratch = RowScratch::default();
+    row_to_view(columns, cells, zone, &mut scratch).map(|view| view.to_event())
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! events cost a handful of allocations, and so that Parquet string columns can be written
 //! as slices of that arena without copying.
 
-use parcours_events::{Event, MessageType};
+use parcours_events::{Event, EventRef, MessageType};
 
 /// The text fields of an event, in segment column order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,33 +151,26 @@ impl EventBuffer {
     }
 
     /// Appends an event.
-    pub fn push(
-        &mut self,
-        customer: u64,
-        code: i32,
-        received_at: i64,
-        source: &str,
-        event: &Event,
-    ) {
+    pub fn push(&mut self, customer: u64, code: i32, received_at: i64, source: &str, event: EventRef<'_>) {
         self.customer.push(customer);
         self.timestamp.push(event.timestamp);
         self.key.push(event.key);
         self.code.push(code);
         self.kind.push(event.kind);
         self.received_at.push(received_at);
-        fn bytes(s: &Option<String>) -> Option<&[u8]> {
-            s.as_deref().map(str::as_bytes)
+        fn bytes(s: Option<&str>) -> Option<&[u8]> {
+            s.map(str::as_bytes)
         }
         self.push_text(Text::Name, Some(event.name.as_bytes()));
-        self.push_text(Text::UserId, bytes(&event.user_id));
-        self.push_text(Text::AnonymousId, bytes(&event.anonymous_id));
-        self.push_text(Text::Email, bytes(&event.email));
-        self.push_text(Text::PreviousId, bytes(&event.previous_id));
-        self.push_text(Text::GroupId, bytes(&event.group_id));
-        self.push_text(Text::MessageId, bytes(&event.message_id));
-        self.push_text(Text::Properties, bytes(&event.properties));
-        self.push_text(Text::Traits, bytes(&event.traits));
-        self.push_text(Text::Context, bytes(&event.context));
+        self.push_text(Text::UserId, bytes(event.user_id));
+        self.push_text(Text::AnonymousId, bytes(event.anonymous_id));
+        self.push_text(Text::Email, bytes(event.email));
+        self.push_text(Text::PreviousId, bytes(event.previous_id));
+        self.push_text(Text::GroupId, bytes(event.group_id));
+        self.push_text(Text::MessageId, bytes(event.message_id));
+        self.push_text(Text::Properties, bytes(event.properties));
+        self.push_text(Text::Traits, bytes(event.traits));
+        self.push_text(Text::Context, bytes(event.context));
         self.push_text(Text::Source, Some(source.as_bytes()));
     }
 
@@ -203,6 +196,25 @@ impl EventBuffer {
         let bytes = &self.arena[span.start as usize..(span.start + span.len) as usize];
         // Only valid UTF-8 enters the arena: from `&str` or from Parquet UTF8 columns.
         Some(std::str::from_utf8(bytes).expect("arena text is UTF-8"))
+    }
+
+    /// A row, borrowed.
+    pub fn view(&self, row: usize) -> EventRef<'_> {
+        EventRef {
+            kind: self.kind[row],
+            name: self.text(Text::Name, row).unwrap_or(""),
+            user_id: self.text(Text::UserId, row),
+            anonymous_id: self.text(Text::AnonymousId, row),
+            email: self.text(Text::Email, row),
+            previous_id: self.text(Text::PreviousId, row),
+            group_id: self.text(Text::GroupId, row),
+            message_id: self.text(Text::MessageId, row),
+            timestamp: self.timestamp[row],
+            properties: self.text(Text::Properties, row),
+            traits: self.text(Text::Traits, row),
+            context: self.text(Text::Context, row),
+            key: self.key[row],
+        }
     }
 
     /// The row as an [`Event`].
@@ -261,9 +273,9 @@ mod tests {
     #[test]
     fn rows_round_trip_and_sort() {
         let mut buffer = EventBuffer::default();
-        buffer.push(2, 1, 0, "test", &event("b", 20));
-        buffer.push(1, 1, 0, "test", &event("c", 30));
-        buffer.push(2, 1, 0, "test", &event("a", 10));
+        buffer.push(2, 1, 0, "test", event("b", 20).view());
+        buffer.push(1, 1, 0, "test", event("c", 30).view());
+        buffer.push(2, 1, 0, "test", event("a", 10).view());
         assert_eq!(buffer.event(0), event("b", 20));
         assert_eq!(buffer.text(Text::Source, 1), Some("test"));
         assert_eq!(buffer.text(Text::Traits, 1), None);

@@ -29,7 +29,7 @@
 use std::collections::HashMap;
 
 use foldhash::fast::RandomState;
-use parcours_events::{Event, IdKind, MessageType};
+use parcours_events::{EventRef, IdKind, MessageType};
 use xxhash_rust::xxh3::xxh3_128_with_seed;
 
 use crate::StoreError;
@@ -336,7 +336,7 @@ impl Resolver {
     }
 
     /// The customer `event` belongs to, linking and merging identities as the rules say.
-    pub fn resolve(&mut self, dir: &mut dyn Directory, event: &Event) -> Result<u64, StoreError> {
+    pub fn resolve(&mut self, dir: &mut dyn Directory, event: EventRef<'_>) -> Result<u64, StoreError> {
         let target = if event.kind == MessageType::Alias {
             self.alias(dir, event)?
         } else {
@@ -346,7 +346,7 @@ impl Resolver {
         let state = self.state_mut(dir, target)?;
         state.first = state.first.min(event.timestamp);
         state.last = state.last.max(event.timestamp);
-        if let Some(traits) = &event.traits {
+        if let Some(traits) = event.traits {
             self.traits.extend_from_slice(&target.to_le_bytes());
             self.traits
                 .extend_from_slice(&event.timestamp.to_le_bytes());
@@ -357,10 +357,10 @@ impl Resolver {
         Ok(target)
     }
 
-    fn stitch(&mut self, dir: &mut dyn Directory, event: &Event) -> Result<u64, StoreError> {
-        let user = event.user_id.as_deref();
-        let email = event.email.as_deref();
-        let anonymous = event.anonymous_id.as_deref();
+    fn stitch(&mut self, dir: &mut dyn Directory, event: EventRef<'_>) -> Result<u64, StoreError> {
+        let user = event.user_id;
+        let email = event.email;
+        let anonymous = event.anonymous_id;
         let by_user = match user {
             Some(u) => self.lookup(dir, IdKind::User, u)?,
             None => None,
@@ -424,8 +424,8 @@ impl Resolver {
         Ok(target)
     }
 
-    fn alias(&mut self, dir: &mut dyn Directory, event: &Event) -> Result<u64, StoreError> {
-        let (Some(user), Some(previous)) = (event.user_id.as_deref(), event.previous_id.as_deref())
+    fn alias(&mut self, dir: &mut dyn Directory, event: EventRef<'_>) -> Result<u64, StoreError> {
+        let (Some(user), Some(previous)) = (event.user_id, event.previous_id)
         else {
             return self.stitch(dir, event);
         };
@@ -453,7 +453,7 @@ impl Resolver {
         if by_previous.is_none() {
             self.link(dir, IdKind::Anonymous, previous, target)?;
         }
-        if let Some(anonymous) = event.anonymous_id.as_deref()
+        if let Some(anonymous) = event.anonymous_id
             && self.lookup(dir, IdKind::Anonymous, anonymous)?.is_none()
         {
             self.link(dir, IdKind::Anonymous, anonymous, target)?;
@@ -465,6 +465,13 @@ impl Resolver {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use parcours_events::Event;
+
+    impl Resolver {
+        fn resolve_event(&mut self, dir: &mut dyn Directory, event: &Event) -> Result<u64, StoreError> {
+            self.resolve(dir, event.view())
+        }
+    }
 
     /// Storage that knows nothing: every test starts from an empty store.
     struct Empty;
@@ -515,13 +522,13 @@ mod tests {
     fn anonymous_visits_before_sign_up_become_the_customer_s() {
         let mut r = Resolver::new(1);
         let visit = r
-            .resolve(&mut Empty, &track(None, Some("a1"), None))
+            .resolve_event(&mut Empty, &track(None, Some("a1"), None))
             .unwrap();
         let signup = r
-            .resolve(&mut Empty, &track(Some("u1"), Some("a1"), None))
+            .resolve_event(&mut Empty, &track(Some("u1"), Some("a1"), None))
             .unwrap();
         let later = r
-            .resolve(&mut Empty, &track(Some("u1"), None, None))
+            .resolve_event(&mut Empty, &track(Some("u1"), None, None))
             .unwrap();
         assert_eq!((visit, signup, later), (1, 1, 1));
         assert!(
@@ -544,20 +551,20 @@ mod tests {
     fn a_new_device_folds_into_the_known_customer() {
         let mut r = Resolver::new(1);
         let user = r
-            .resolve(&mut Empty, &track(Some("u1"), Some("laptop"), None))
+            .resolve_event(&mut Empty, &track(Some("u1"), Some("laptop"), None))
             .unwrap();
         let phone = r
-            .resolve(&mut Empty, &track(None, Some("phone"), None))
+            .resolve_event(&mut Empty, &track(None, Some("phone"), None))
             .unwrap();
         assert_ne!(user, phone);
         let login = r
-            .resolve(&mut Empty, &track(Some("u1"), Some("phone"), None))
+            .resolve_event(&mut Empty, &track(Some("u1"), Some("phone"), None))
             .unwrap();
         assert_eq!(login, user);
         assert_eq!(r.merges, vec![(phone, user)]);
         assert_eq!(r.find(phone), user);
         assert_eq!(
-            r.resolve(&mut Empty, &track(None, Some("phone"), None))
+            r.resolve_event(&mut Empty, &track(None, Some("phone"), None))
                 .unwrap(),
             user
         );
@@ -567,16 +574,16 @@ mod tests {
     fn two_known_customers_sharing_a_device_stay_apart() {
         let mut r = Resolver::new(1);
         let ana = r
-            .resolve(&mut Empty, &track(Some("ana"), Some("family-pc"), None))
+            .resolve_event(&mut Empty, &track(Some("ana"), Some("family-pc"), None))
             .unwrap();
         let bob = r
-            .resolve(&mut Empty, &track(Some("bob"), Some("family-pc"), None))
+            .resolve_event(&mut Empty, &track(Some("bob"), Some("family-pc"), None))
             .unwrap();
         assert_ne!(ana, bob);
         assert!(r.merges.is_empty());
         // The device stays with the first customer it was seen with.
         assert_eq!(
-            r.resolve(&mut Empty, &track(None, Some("family-pc"), None))
+            r.resolve_event(&mut Empty, &track(None, Some("family-pc"), None))
                 .unwrap(),
             ana
         );
@@ -586,16 +593,16 @@ mod tests {
     fn alias_merges_two_known_customers() {
         let mut r = Resolver::new(1);
         let old = r
-            .resolve(&mut Empty, &track(Some("old-id"), None, None))
+            .resolve_event(&mut Empty, &track(Some("old-id"), None, None))
             .unwrap();
         let new = r
-            .resolve(&mut Empty, &track(Some("new-id"), None, None))
+            .resolve_event(&mut Empty, &track(Some("new-id"), None, None))
             .unwrap();
-        let merged = r.resolve(&mut Empty, &alias("old-id", "new-id")).unwrap();
+        let merged = r.resolve_event(&mut Empty, &alias("old-id", "new-id")).unwrap();
         assert_eq!(merged, new);
         assert_eq!(r.merges, vec![(old, new)]);
         assert_eq!(
-            r.resolve(&mut Empty, &track(Some("old-id"), None, None))
+            r.resolve_event(&mut Empty, &track(Some("old-id"), None, None))
                 .unwrap(),
             new
         );
@@ -604,14 +611,14 @@ mod tests {
     #[test]
     fn alias_from_an_unknown_previous_id_links_it() {
         let mut r = Resolver::new(1);
-        let c = r.resolve(&mut Empty, &alias("anon-7", "u9")).unwrap();
+        let c = r.resolve_event(&mut Empty, &alias("anon-7", "u9")).unwrap();
         assert_eq!(
-            r.resolve(&mut Empty, &track(None, Some("anon-7"), None))
+            r.resolve_event(&mut Empty, &track(None, Some("anon-7"), None))
                 .unwrap(),
             c
         );
         assert_eq!(
-            r.resolve(&mut Empty, &track(Some("u9"), None, None))
+            r.resolve_event(&mut Empty, &track(Some("u9"), None, None))
                 .unwrap(),
             c
         );
@@ -621,14 +628,14 @@ mod tests {
     fn email_only_contacts_join_the_customer_who_owns_the_address() {
         let mut r = Resolver::new(1);
         let contact = r
-            .resolve(&mut Empty, &track(None, None, Some("ana@x.io")))
+            .resolve_event(&mut Empty, &track(None, None, Some("ana@x.io")))
             .unwrap();
         let customer = r
-            .resolve(&mut Empty, &track(Some("ana"), Some("a1"), None))
+            .resolve_event(&mut Empty, &track(Some("ana"), Some("a1"), None))
             .unwrap();
         assert_ne!(contact, customer);
         let identify = r
-            .resolve(
+            .resolve_event(
                 &mut Empty,
                 &event(MessageType::Identify, Some("ana"), None, Some("ana@x.io")),
             )
@@ -636,7 +643,7 @@ mod tests {
         assert_eq!(identify, customer);
         assert_eq!(r.merges, vec![(contact, customer)]);
         assert_eq!(
-            r.resolve(&mut Empty, &track(None, None, Some("ana@x.io")))
+            r.resolve_event(&mut Empty, &track(None, None, Some("ana@x.io")))
                 .unwrap(),
             customer
         );
@@ -646,10 +653,10 @@ mod tests {
     fn a_first_user_id_attaches_to_the_email_contact() {
         let mut r = Resolver::new(1);
         let contact = r
-            .resolve(&mut Empty, &track(None, None, Some("bob@x.io")))
+            .resolve_event(&mut Empty, &track(None, None, Some("bob@x.io")))
             .unwrap();
         let identify = r
-            .resolve(
+            .resolve_event(
                 &mut Empty,
                 &event(MessageType::Identify, Some("bob"), None, Some("bob@x.io")),
             )
@@ -673,8 +680,8 @@ mod tests {
         let mut newer = older.clone();
         newer.timestamp = 200;
         newer.traits = Some(r#"{"plan":"pro"}"#.into());
-        let c = r.resolve(&mut Empty, &older).unwrap();
-        r.resolve(&mut Empty, &newer).unwrap();
+        let c = r.resolve_event(&mut Empty, &older).unwrap();
+        r.resolve_event(&mut Empty, &newer).unwrap();
         let updates: Vec<TraitUpdate> = read_traits(&r.take_traits()).collect();
         assert_eq!(updates.len(), 2);
         assert_eq!(

@@ -48,7 +48,7 @@ pub use segment::{
     COLUMNS, Column, ROW_GROUP_ROWS, SCHEMA_VERSION, SegmentCursor, SegmentInfo, read_segment,
 };
 
-use parcours_events::{Event, MessageType};
+use parcours_events::{Event, EventRef, MessageType};
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -538,12 +538,23 @@ impl Drop for Import<'_> {
 impl Import<'_> {
     /// Adds an event: resolves its customer and buffers it.
     pub fn push(&mut self, event: &Event) -> Result<(), StoreError> {
+        self.push_view(event.view())
+    }
+
+    /// Adds every row of a batch, in order (the batch's customer, code, arrival time and
+    /// source are ignored: the import sets them).
+    pub fn push_batch(&mut self, batch: &EventBuffer) -> Result<(), StoreError> {
+        for row in 0..batch.len() {
+            self.push_view(batch.view(row))?;
+        }
+        Ok(())
+    }
+
+    /// Adds a borrowed event.
+    pub fn push_view(&mut self, event: EventRef<'_>) -> Result<(), StoreError> {
         let customer = self.resolver.resolve(&mut self.store.db, event)?;
-        let code = self
-            .store
-            .code(event.kind, &event.name, &mut self.new_codes);
-        self.buffer
-            .push(customer, code, self.started_at, &self.options.source, event);
+        let code = self.store.code(event.kind, event.name, &mut self.new_codes);
+        self.buffer.push(customer, code, self.started_at, &self.options.source, event);
         self.pushed += 1;
         if self.buffer.len() >= self.options.run_rows || self.buffer.memory() >= RUN_BYTES {
             self.flush_run()?;

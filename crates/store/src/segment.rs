@@ -583,7 +583,7 @@ mod tests {
         let mut buffer = EventBuffer::default();
         let events: Vec<Event> = (0..2500).map(event).collect();
         for (i, e) in events.iter().enumerate() {
-            buffer.push(((2500 - i) % 40) as u64, (i % 5) as i32, 42, "test", e);
+            buffer.push(((2500 - i) % 40) as u64, (i % 5) as i32, 42, "test", e.view());
         }
         let order = buffer.sorted_order();
         let expected: Vec<(u64, Event)> = order
