@@ -306,9 +306,18 @@ fn role_text<'s>(cell: Option<&Cell<'s>>, buffer: &'s mut String) -> Option<&'s 
 
 /// Turns one row into a borrowed event, its text pointing into `cells` and `scratch`.
 /// `cells` has one value per column of `columns`.
-pub fn row_to_view<'s>(columns: &Columns, cells: &[Cell<'s>], zone: Option<&TimeZone>, scratch: &'s mut RowScratch) -> Result<EventRef<'s>, Rejection> {
+pub fn row_to_view<'s>(
+    columns: &Columns,
+    cells: &[Cell<'s>],
+    zone: Option<&TimeZone>,
+    scratch: &'s mut RowScratch,
+) -> Result<EventRef<'s>, Rejection> {
     if cells.len() != columns.names.len() {
-        return Err(Rejection::new(format!("the row has {} fields, the header {}", cells.len(), columns.names.len())));
+        return Err(Rejection::new(format!(
+            "the row has {} fields, the header {}",
+            cells.len(),
+            columns.names.len()
+        )));
     }
     let get = |role: Role| columns.index_of(role).map(|i| &cells[i]);
     let RowScratch {
@@ -317,21 +326,46 @@ pub fn row_to_view<'s>(columns: &Columns, cells: &[Cell<'s>], zone: Option<&Time
         properties,
         key,
     } = scratch;
-    let [user_buffer, email_text_buffer, anonymous_buffer, name_buffer, _, message_buffer, type_buffer] = rendered;
+    let [
+        user_buffer,
+        email_text_buffer,
+        anonymous_buffer,
+        name_buffer,
+        _,
+        message_buffer,
+        type_buffer,
+    ] = rendered;
     let name = role_text(get(Role::Event), name_buffer).ok_or_else(|| {
-        Rejection::new(format!("empty event name in column `{}`", columns.names[columns.index_of(Role::Event).unwrap_or(0)]))
+        Rejection::new(format!(
+            "empty event name in column `{}`",
+            columns.names[columns.index_of(Role::Event).unwrap_or(0)]
+        ))
     })?;
     let timestamp_column = &columns.names[columns.index_of(Role::Timestamp).unwrap_or(0)];
-    let timestamp = match get(Role::Timestamp) {
-        None | Some(Cell::Null) => None,
-        Some(Cell::Timestamp(ms)) => Some(*ms),
-        Some(Cell::Int(i)) => Some(parse_epoch(*i as f64).ok_or_else(|| Rejection::new(format!("`{timestamp_column}` {i} is out of range")))?),
-        Some(Cell::Float(f)) => Some(parse_epoch(*f).ok_or_else(|| Rejection::new(format!("`{timestamp_column}` {f} is out of range")))?),
-        Some(Cell::Text(t)) if t.trim_ascii().is_empty() => None,
-        Some(Cell::Text(t)) => Some(parse_timestamp(t, zone).map_err(|e| Rejection::new(format!("`{timestamp_column}`: {e}")))?),
-        Some(Cell::Bool(_)) => return Err(Rejection::new(format!("`{timestamp_column}` is a boolean, not a timestamp"))),
-    };
-    let timestamp = timestamp.ok_or_else(|| Rejection::new(format!("missing timestamp in column `{timestamp_column}`")))?;
+    let timestamp =
+        match get(Role::Timestamp) {
+            None | Some(Cell::Null) => None,
+            Some(Cell::Timestamp(ms)) => Some(*ms),
+            Some(Cell::Int(i)) => Some(parse_epoch(*i as f64).ok_or_else(|| {
+                Rejection::new(format!("`{timestamp_column}` {i} is out of range"))
+            })?),
+            Some(Cell::Float(f)) => Some(parse_epoch(*f).ok_or_else(|| {
+                Rejection::new(format!("`{timestamp_column}` {f} is out of range"))
+            })?),
+            Some(Cell::Text(t)) if t.trim_ascii().is_empty() => None,
+            Some(Cell::Text(t)) => Some(
+                parse_timestamp(t, zone)
+                    .map_err(|e| Rejection::new(format!("`{timestamp_column}`: {e}")))?,
+            ),
+            Some(Cell::Bool(_)) => {
+                return Err(Rejection::new(format!(
+                    "`{timestamp_column}` is a boolean, not a timestamp"
+                )));
+            }
+        };
+    let timestamp = timestamp.ok_or_else(|| {
+        Rejection::new(format!("missing timestamp in column `{timestamp_column}`"))
+    })?;
     let user_id = role_text(get(Role::User), user_buffer);
     let anonymous_id = role_text(get(Role::Anonymous), anonymous_buffer);
     let email = match role_text(get(Role::Email), email_text_buffer) {
@@ -344,17 +378,23 @@ pub fn row_to_view<'s>(columns: &Columns, cells: &[Cell<'s>], zone: Option<&Time
         None => None,
     };
     if user_id.is_none() && anonymous_id.is_none() && email.is_none() {
-        return Err(Rejection::new("no customer: the user, email and anonymous id columns are all empty"));
+        return Err(Rejection::new(
+            "no customer: the user, email and anonymous id columns are all empty",
+        ));
     }
     let kind = match role_text(get(Role::Type), type_buffer) {
-        Some(t) => MessageType::from_name(t).ok_or_else(|| Rejection::new(format!("unknown message type `{t}`")))?,
+        Some(t) => MessageType::from_name(t)
+            .ok_or_else(|| Rejection::new(format!("unknown message type `{t}`")))?,
         None => MessageType::Track,
     };
     let message_id = role_text(get(Role::MessageId), message_buffer);
     properties.clear();
     properties.push('{');
     for (index, role) in columns.roles.iter().enumerate() {
-        if role.is_some() || matches!(cells[index], Cell::Null) || matches!(cells[index], Cell::Text(t) if t.is_empty()) {
+        if role.is_some()
+            || matches!(cells[index], Cell::Null)
+            || matches!(cells[index], Cell::Text(t) if t.is_empty())
+        {
             continue;
         }
         if properties.len() > 1 {
@@ -403,7 +443,11 @@ pub fn row_to_view<'s>(columns: &Columns, cells: &[Cell<'s>], zone: Option<&Time
 }
 
 /// Turns one row into an owned event. `cells` has one value per column of `columns`.
-pub fn row_to_event(columns: &Columns, cells: &[Cell<'_>], zone: Option<&TimeZone>) -> Result<Event, Rejection> {
+pub fn row_to_event(
+    columns: &Columns,
+    cells: &[Cell<'_>],
+    zone: Option<&TimeZone>,
+) -> Result<Event, Rejection> {
     let mut scratch = RowScratch::default();
     row_to_view(columns, cells, zone, &mut scratch).map(|view| view.to_event())
 }

@@ -87,12 +87,25 @@ fn last_record_end(bytes: &[u8], first_only: bool) -> Option<(usize, u64)> {
     found
 }
 
+/// A block of whole CSV records.
+pub struct Block {
+    /// The line its first record is on.
+    pub first_line: u64,
+    /// The records, each ending with a newline but maybe the file's last one.
+    pub bytes: Vec<u8>,
+    /// No quote anywhere in the block: every newline ends a record and every delimiter
+    /// separates two fields.
+    pub plain: bool,
+}
+
 /// Blocks of whole CSV records.
 pub struct Blocks<R: Read> {
     reader: R,
     carry: Vec<u8>,
     next_line: u64,
     eof: bool,
+    /// Buffers of parsed blocks, handed back to be filled again.
+    spare: Vec<Vec<u8>>,
 }
 
 impl<R: Read> Blocks<R> {
@@ -104,44 +117,74 @@ impl<R: Read> Blocks<R> {
             carry,
             next_line: first_line,
             eof: false,
+            spare: Vec::new(),
         }
     }
 
-    /// The next block and the line its first record is on.
-    pub fn next_block(&mut self) -> io::Result<Option<(u64, Vec<u8>)>> {
+    /// Takes back the buffer of a block that has been parsed, to fill it again: blocks then
+    /// cost no allocation and no fresh pages from the system.
+    pub fn recycle(&mut self, mut buffer: Vec<u8>) {
+        if self.spare.len() < 8 {
+            buffer.clear();
+            self.spare.push(buffer);
+        }
+    }
+
+    /// Appends up to a block of bytes to the carry; notes the end of the input.
+    fn fill(&mut self) -> io::Result<()> {
+        // `read_to_end` reads into spare capacity without zeroing it first.
+        let read = (&mut self.reader)
+            .take(BLOCK as u64)
+            .read_to_end(&mut self.carry)?;
+        self.eof = read < BLOCK;
+        Ok(())
+    }
+
+    /// The next block.
+    pub fn next_block(&mut self) -> io::Result<Option<Block>> {
         loop {
             if !self.eof && self.carry.len() < BLOCK {
-                let old = self.carry.len();
-                self.carry.resize(old + BLOCK, 0);
-                let read = self.reader.read(&mut self.carry[old..])?;
-                self.carry.truncate(old + read);
-                self.eof = read == 0;
-                if !self.eof {
-                    continue;
-                }
+                self.fill()?;
+                continue;
             }
             if self.carry.is_empty() {
                 return Ok(None);
             }
-            let cut = if self.eof {
-                Some((self.carry.len() - 1, 0))
+            let plain = !self.carry.contains(&b'"');
+            let end = if self.eof {
+                self.carry.len() - 1
+            } else if plain {
+                match memchr::memrchr(b'\n', &self.carry) {
+                    Some(end) => end,
+                    None => {
+                        self.fill()?;
+                        continue;
+                    }
+                }
             } else {
-                last_record_end(&self.carry, false)
+                match last_record_end(&self.carry, false) {
+                    Some((end, _)) => end,
+                    None => {
+                        // One record longer than a block: read on.
+                        self.fill()?;
+                        continue;
+                    }
+                }
             };
-            let Some((end, _)) = cut else {
-                // One record longer than a block: read on.
-                let old = self.carry.len();
-                self.carry.resize(old + BLOCK, 0);
-                let read = self.reader.read(&mut self.carry[old..])?;
-                self.carry.truncate(old + read);
-                self.eof = read == 0;
-                continue;
-            };
-            let rest = self.carry.split_off(end + 1);
-            let block = std::mem::replace(&mut self.carry, rest);
-            let first = self.next_line;
-            self.next_line += block.iter().filter(|&&b| b == b'\n').count() as u64;
-            return Ok(Some((first, block)));
+            let mut rest = self
+                .spare
+                .pop()
+                .unwrap_or_else(|| Vec::with_capacity(2 * BLOCK));
+            rest.extend_from_slice(&self.carry[end + 1..]);
+            self.carry.truncate(end + 1);
+            let bytes = std::mem::replace(&mut self.carry, rest);
+            let first_line = self.next_line;
+            self.next_line += memchr::memchr_iter(b'\n', &bytes).count() as u64;
+            return Ok(Some(Block {
+                first_line,
+                bytes,
+                plain,
+            }));
         }
     }
 }
@@ -172,10 +215,11 @@ mod tests {
         assert_eq!(header.lines, 1);
         let mut blocks = Blocks::new(reader, header.rest, 2);
         let mut all = Vec::new();
-        while let Some((line, block)) = blocks.next_block().unwrap() {
+        while let Some(block) = blocks.next_block().unwrap() {
+            let line = block.first_line;
             let mut csv = csv::ReaderBuilder::new()
                 .has_headers(false)
-                .from_reader(block.as_slice());
+                .from_reader(block.bytes.as_slice());
             for record in csv.records() {
                 let record = record.unwrap();
                 all.push((

@@ -8,6 +8,7 @@
 //! in the store entirely or not at all.
 
 mod csv_blocks;
+use csv_blocks::Block;
 mod detect;
 mod progress;
 mod quarantine;
@@ -18,15 +19,17 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 pub use detect::{Format, detect_format};
 use jiff::tz::TimeZone;
-use parcours_events::tabular::{Cell, ColumnError, Columns, Role, row_to_event};
-use parcours_events::{Event, MAX_EVENT_BYTES, Rejection, from_mailjet_json, from_segment_json};
-use parcours_store::{ImportOptions, ImportSummary, Store, StoreError};
+use parcours_events::tabular::{
+    Cell, ColumnError, Columns, Role, RowScratch, row_to_event, row_to_view,
+};
+use parcours_events::{Event, MAX_EVENT_BYTES, from_mailjet_json, from_segment_json};
+use parcours_store::{EventBuffer, ImportOptions, ImportSummary, Store, StoreError};
 pub use progress::Progress;
 pub use quarantine::{Location, Quarantine};
 use serde::Serialize;
@@ -163,6 +166,54 @@ struct Bad {
 
 type Outcome = Result<Event, Bad>;
 
+/// What a parser made of a chunk: its events, in file order, and the records it rejected.
+/// Batches travel back to the parsers once imported, so their buffers are reused.
+#[derive(Default)]
+struct Parsed {
+    events: EventBuffer,
+    rejected: Vec<Bad>,
+}
+
+impl Parsed {
+    fn clear(&mut self) {
+        self.events.clear();
+        self.rejected.clear();
+    }
+
+    fn records(&self) -> u64 {
+        (self.events.len() + self.rejected.len()) as u64
+    }
+
+    fn add(&mut self, outcome: Outcome) {
+        match outcome {
+            Ok(event) => self.add_view(event.view()),
+            Err(bad) => self.rejected.push(bad),
+        }
+    }
+
+    /// The import sets customer, code, arrival time and source: zeros here.
+    fn add_view(&mut self, event: parcours_events::EventRef<'_>) {
+        self.events.push(0, 0, 0, "", event);
+    }
+}
+
+/// Per-parser buffers reused from row to row.
+#[derive(Default)]
+struct Scratch {
+    row: RowScratch,
+    cells: Vec<Cell<'static>>,
+}
+
+/// Reuses an empty vector's allocation for cells borrowing something else.
+fn recycle<'b>(mut cells: Vec<Cell<'_>>) -> Vec<Cell<'b>> {
+    cells.clear();
+    // Same size and alignment: the standard library collects in place, keeping the allocation.
+    cells
+        .into_iter()
+        .map(|_| unreachable!("the vector is empty"))
+        .collect()
+}
+
 /// Work for the parser threads.
 enum Chunk {
     Json {
@@ -171,8 +222,7 @@ enum Chunk {
     },
     CsvBlock {
         columns: Arc<Columns>,
-        bytes: Vec<u8>,
-        first_line: u64,
+        block: Block,
         delimiter: u8,
     },
     Parquet {
@@ -235,98 +285,223 @@ fn parse_json(mailjet: bool, record: RawRecord, zone: Option<&TimeZone>) -> Outc
     })
 }
 
-fn parse_csv(
+/// One CSV row, as its fields, becomes an event in `out`; `raw` rebuilds the row's text
+/// for the quarantine.
+fn parse_csv_row<'r>(
     columns: &Columns,
     line: u64,
-    record: &csv::ByteRecord,
-    delimiter: u8,
+    fields: impl Iterator<Item = Result<&'r str, std::str::Utf8Error>>,
+    raw: impl Fn() -> String,
     zone: Option<&TimeZone>,
-) -> Outcome {
-    let raw = || {
-        let fields: Vec<String> = record
-            .iter()
-            .map(|f| String::from_utf8_lossy(f).into_owned())
-            .collect();
-        fields.join(&(delimiter as char).to_string())
-    };
+    scratch: &mut Scratch,
+    out: &mut Parsed,
+) -> Result<(), Bad> {
     let bad = |reason: String| Bad {
         location: Location::Line(line),
         reason,
         raw: raw(),
     };
-    if record.as_slice().len() > MAX_EVENT_BYTES {
-        return Err(bad(format!(
-            "the row is {} bytes; events are limited to {} KB",
-            record.as_slice().len(),
-            MAX_EVENT_BYTES / 1024
-        )));
-    }
-    let mut cells = Vec::with_capacity(record.len());
-    for (i, field) in record.iter().enumerate() {
-        match std::str::from_utf8(field) {
-            Ok(text) => cells.push(Cell::Text(text)),
+    let mut cells = recycle(std::mem::take(&mut scratch.cells));
+    let mut result = Ok(());
+    let mut size = 0;
+    for (i, field) in fields.enumerate() {
+        match field {
+            Ok(text) => {
+                size += text.len();
+                cells.push(Cell::Text(text));
+            }
             Err(_) => {
                 let name = columns.names.get(i).map_or("?", String::as_str);
-                return Err(bad(format!("column `{name}` is not UTF-8 text")));
+                result = Err(bad(format!("column `{name}` is not UTF-8 text")));
+                break;
             }
         }
     }
-    row_to_event(columns, &cells, zone).map_err(|r: Rejection| bad(r.reason))
+    if result.is_ok() && size > MAX_EVENT_BYTES {
+        result = Err(bad(format!(
+            "the row is {size} bytes; events are limited to {} KB",
+            MAX_EVENT_BYTES / 1024
+        )));
+    }
+    if result.is_ok() {
+        match row_to_view(columns, &cells, zone, &mut scratch.row) {
+            Ok(event) => out.add_view(event),
+            Err(r) => result = Err(bad(r.reason)),
+        }
+    }
+    scratch.cells = recycle(cells);
+    result
 }
 
 /// Parses a block of whole CSV records; lines are numbered from `first_line`.
 fn parse_csv_block(
     columns: &Columns,
-    block: &[u8],
-    first_line: u64,
+    block: &Block,
     delimiter: u8,
     zone: Option<&TimeZone>,
-) -> Vec<Outcome> {
+    scratch: &mut Scratch,
+    out: &mut Parsed,
+) {
+    if block.plain {
+        return parse_plain_block(columns, block, delimiter, zone, scratch, out);
+    }
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .delimiter(delimiter)
-        .from_reader(block);
+        .from_reader(block.bytes.as_slice());
     let mut record = csv::ByteRecord::new();
-    let mut outcomes = Vec::with_capacity(block.len() / 64);
+    let mut lines = LineCursor::new(block);
     loop {
         match csv.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {
-                let line = first_line + record.position().map_or(1, |p| p.line()) - 1;
-                outcomes.push(parse_csv(columns, line, &record, delimiter, zone));
+                let line = lines.record_line(record.position());
+                let raw = || {
+                    let fields: Vec<String> = record
+                        .iter()
+                        .map(|f| String::from_utf8_lossy(f).into_owned())
+                        .collect();
+                    fields.join(&(delimiter as char).to_string())
+                };
+                if let Err(bad) = parse_csv_row(
+                    columns,
+                    line,
+                    record.iter().map(std::str::from_utf8),
+                    raw,
+                    zone,
+                    scratch,
+                    out,
+                ) {
+                    out.rejected.push(bad);
+                }
             }
             Err(e) => {
                 // An unreadable row (invalid quoting): quarantine it and go on.
-                let line = first_line + e.position().map_or(1, |p| p.line()) - 1;
-                outcomes.push(Err(Bad {
+                let line = lines.record_line(e.position());
+                out.rejected.push(Bad {
                     location: Location::Line(line),
                     reason: format!("unreadable CSV row: {e}"),
                     raw: String::new(),
-                }));
+                });
             }
         }
     }
-    outcomes
 }
 
-fn parse_chunk(chunk: Chunk, zone: Option<&TimeZone>) -> Vec<Outcome> {
+/// Line numbers of a block's records. The CSV reader's position of a record counts the
+/// blank lines before it as part of it, so the record starts after them.
+struct LineCursor<'b> {
+    bytes: &'b [u8],
+    offset: usize,
+    line: u64,
+}
+
+impl<'b> LineCursor<'b> {
+    fn new(block: &'b Block) -> Self {
+        LineCursor {
+            bytes: &block.bytes,
+            offset: 0,
+            line: block.first_line,
+        }
+    }
+
+    /// The line of the record the reader placed at `position`; records come in order.
+    fn record_line(&mut self, position: Option<&csv::Position>) -> u64 {
+        let Some(position) = position else {
+            return self.line;
+        };
+        let mut start = (position.byte() as usize).min(self.bytes.len());
+        while matches!(self.bytes.get(start), Some(b'\r' | b'\n')) {
+            start += 1;
+        }
+        if start > self.offset {
+            let skipped = &self.bytes[self.offset..start];
+            self.line += memchr::memchr_iter(b'\n', skipped).count() as u64;
+            self.offset = start;
+        }
+        self.line
+    }
+}
+
+/// Parses a block without quotes: records are its lines and fields are cut at every
+/// delimiter, as the CSV reader would, without running its state machine byte by byte.
+fn parse_plain_block(
+    columns: &Columns,
+    block: &Block,
+    delimiter: u8,
+    zone: Option<&TimeZone>,
+    scratch: &mut Scratch,
+    out: &mut Parsed,
+) {
+    let bytes = block.bytes.as_slice();
+    let mut line = block.first_line;
+    let mut start = 0;
+    while start < bytes.len() {
+        let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i);
+        let mut text = &bytes[start..end];
+        if let [rest @ .., b'\r'] = text {
+            text = rest;
+        }
+        let raw = || String::from_utf8_lossy(text).into_owned();
+        let parsed = if text.is_empty() {
+            // Like the CSV reader, blank lines hold no record.
+            Ok(())
+        } else if memchr::memchr(b'\r', text).is_some() {
+            // A lone carriage return ends a record for the CSV reader: leave the line to it.
+            let mut alone = text.to_vec();
+            alone.push(b'\n');
+            let alone = Block {
+                first_line: line,
+                bytes: alone,
+                plain: false,
+            };
+            parse_csv_block(columns, &alone, delimiter, zone, scratch, out);
+            Ok(())
+        } else if let (Ok(text), true) = (std::str::from_utf8(text), delimiter.is_ascii()) {
+            // Valid as a whole, so every field is: split without checking each again.
+            let fields = text.split(delimiter as char).map(Ok);
+            parse_csv_row(columns, line, fields, raw, zone, scratch, out)
+        } else {
+            let fields = text.split(|&b| b == delimiter).map(std::str::from_utf8);
+            parse_csv_row(columns, line, fields, raw, zone, scratch, out)
+        };
+        if let Err(bad) = parsed {
+            out.rejected.push(bad);
+        }
+        line += 1;
+        start = end + 1;
+    }
+}
+
+/// Parses a chunk into `out`; gives back the CSV block's buffer, to be read into again.
+fn parse_chunk(
+    chunk: Chunk,
+    zone: Option<&TimeZone>,
+    scratch: &mut Scratch,
+    out: &mut Parsed,
+) -> Option<Vec<u8>> {
     match chunk {
-        Chunk::Json { mailjet, records } => records
-            .into_iter()
-            .map(|r| parse_json(mailjet, r, zone))
-            .collect(),
+        Chunk::Json { mailjet, records } => {
+            for record in records {
+                out.add(parse_json(mailjet, record, zone));
+            }
+        }
         Chunk::CsvBlock {
             columns,
-            bytes,
-            first_line,
+            block,
             delimiter,
-        } => parse_csv_block(&columns, &bytes, first_line, delimiter, zone),
-        Chunk::Parquet { columns, rows } => rows
-            .iter()
-            .map(|(row, cells)| parse_parquet(&columns, *row, cells, zone))
-            .collect(),
+        } => {
+            parse_csv_block(&columns, &block, delimiter, zone, scratch, out);
+            return Some(block.bytes);
+        }
+        Chunk::Parquet { columns, rows } => {
+            for (row, cells) in &rows {
+                out.add(parse_parquet(&columns, *row, cells, zone));
+            }
+        }
     }
+    None
 }
 
 const CHUNK_RECORDS: usize = 4096;
@@ -363,32 +538,37 @@ pub fn ingest_file(
     let result: Result<(), IngestError> = std::thread::scope(|scope| {
         let (work_tx, work_rx) = sync_channel::<(u64, Chunk)>(threads * 2);
         let work_rx = Arc::new(Mutex::new(work_rx));
-        let (done_tx, done_rx) = sync_channel::<(u64, Vec<Outcome>)>(threads * 2);
-        // Consumed outcomes go back to the parsers to be freed there, off the importer's
-        // thread, which is the one that bounds the pace.
-        let (trash_tx, trash_rx) = std::sync::mpsc::channel::<Vec<Outcome>>();
-        let trash_rx = Arc::new(Mutex::new(trash_rx));
+        let (done_tx, done_rx) = sync_channel::<(u64, Parsed)>(threads * 2);
+        // Imported batches go back to the parsers to be refilled: the importer's thread,
+        // which bounds the pace, neither allocates nor frees them.
+        let (spare_tx, spare_rx) = std::sync::mpsc::channel::<Parsed>();
+        let spare_rx = Arc::new(Mutex::new(spare_rx));
+        let (block_tx, block_rx) = std::sync::mpsc::channel::<Vec<u8>>();
         for _ in 0..threads {
+            let block_tx = block_tx.clone();
             let work_rx = Arc::clone(&work_rx);
-            let trash_rx = Arc::clone(&trash_rx);
+            let spare_rx = Arc::clone(&spare_rx);
             let done_tx = done_tx.clone();
             let zone = zone.clone();
             let parser = std::thread::Builder::new().name("parcours-parse".into());
             parser
                 .spawn_scoped(scope, move || {
+                    let mut scratch = Scratch::default();
                     loop {
                         let next = work_rx
                             .lock()
                             .expect("no parser panics holding the lock")
                             .recv();
                         let Ok((seq, chunk)) = next else { break };
-                        if let Ok(trash) = trash_rx.try_lock() {
-                            while trash.try_recv().is_ok() {}
-                        }
-                        if done_tx
-                            .send((seq, parse_chunk(chunk, zone.as_ref())))
-                            .is_err()
+                        let spare = spare_rx.try_lock().ok().and_then(|rx| rx.try_recv().ok());
+                        let mut parsed = spare.unwrap_or_default();
+                        parsed.clear();
+                        if let Some(bytes) =
+                            parse_chunk(chunk, zone.as_ref(), &mut scratch, &mut parsed)
                         {
+                            let _ = block_tx.send(bytes);
+                        }
+                        if done_tx.send((seq, parsed)).is_err() {
                             break;
                         }
                     }
@@ -396,42 +576,39 @@ pub fn ingest_file(
                 .map_err(io)?;
         }
         drop(done_tx);
+        drop(block_tx);
         let reader_thread = std::thread::Builder::new()
             .name("parcours-read".into())
             .spawn_scoped(scope, move || {
-                read_chunks(path, format, reader, options, work_tx)
+                read_chunks(path, format, reader, options, work_tx, block_rx)
             })
             .map_err(io)?;
 
         // Outcomes in file order, whatever thread parsed them.
-        let mut waiting: BTreeMap<u64, Vec<Outcome>> = BTreeMap::new();
+        let mut waiting: BTreeMap<u64, Parsed> = BTreeMap::new();
         let mut next = 0u64;
         let mut failure: Option<IngestError> = None;
-        for (seq, outcomes) in done_rx.iter() {
-            waiting.insert(seq, outcomes);
-            while let Some(outcomes) = waiting.remove(&next) {
+        for (seq, parsed) in done_rx.iter() {
+            waiting.insert(seq, parsed);
+            while let Some(parsed) = waiting.remove(&next) {
                 next += 1;
-                if failure.is_some() {
-                    continue;
+                if failure.is_none() {
+                    records += parsed.records();
+                    progress.records(parsed.records());
+                    let step = import.push_batch(&parsed.events).map_err(IngestError::from);
+                    let step = step.and_then(|()| {
+                        parsed.rejected.iter().try_for_each(|bad| {
+                            quarantine
+                                .add(&bad.location, &bad.reason, &bad.raw)
+                                .map_err(|source| IngestError::Io {
+                                    path: quarantine.path().to_path_buf(),
+                                    source,
+                                })
+                        })
+                    });
+                    failure = step.err();
                 }
-                for outcome in &outcomes {
-                    records += 1;
-                    progress.record();
-                    let step = match outcome {
-                        Ok(event) => import.push(event).map_err(IngestError::from),
-                        Err(bad) => quarantine
-                            .add(&bad.location, &bad.reason, &bad.raw)
-                            .map_err(|source| IngestError::Io {
-                                path: quarantine.path().to_path_buf(),
-                                source,
-                            }),
-                    };
-                    if let Err(e) = step {
-                        failure = Some(e);
-                        break;
-                    }
-                }
-                let _ = trash_tx.send(outcomes);
+                let _ = spare_tx.send(parsed);
             }
         }
         let read = reader_thread
@@ -475,6 +652,7 @@ fn read_chunks(
     reader: Box<dyn Read + Send>,
     options: &IngestOptions,
     work: SyncSender<(u64, Chunk)>,
+    parsed_blocks: Receiver<Vec<u8>>,
 ) -> Result<(), IngestError> {
     let mut seq = 0u64;
     let mut send = |chunk: Chunk| -> bool {
@@ -548,11 +726,16 @@ fn read_chunks(
                 },
             )?);
             let mut blocks = csv_blocks::Blocks::new(reader, header.rest, header.lines + 1);
-            while let Some((first_line, bytes)) = blocks.next_block().map_err(io)? {
+            loop {
+                while let Ok(buffer) = parsed_blocks.try_recv() {
+                    blocks.recycle(buffer);
+                }
+                let Some(block) = blocks.next_block().map_err(io)? else {
+                    break;
+                };
                 let chunk = Chunk::CsvBlock {
                     columns: Arc::clone(&columns),
-                    bytes,
-                    first_line,
+                    block,
                     delimiter,
                 };
                 if !send(chunk) {
@@ -583,4 +766,111 @@ fn read_chunks(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Events and rejections of a block, parsed by the fast path or by the CSV reader.
+    fn parse(text: impl AsRef<[u8]>, plain: bool) -> (Vec<Event>, Vec<(String, String, String)>) {
+        let header: Vec<String> = ["user_id", "event", "timestamp", "plan", "note"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let columns = Columns::detect(&header, &[]).unwrap();
+        let block = Block {
+            first_line: 2,
+            bytes: text.as_ref().to_vec(),
+            plain,
+        };
+        let mut out = Parsed::default();
+        parse_csv_block(
+            &columns,
+            &block,
+            b',',
+            None,
+            &mut Scratch::default(),
+            &mut out,
+        );
+        let events = (0..out.events.len())
+            .map(|row| out.events.view(row).to_event())
+            .collect();
+        let rejected = out
+            .rejected
+            .iter()
+            .map(|bad| {
+                (
+                    bad.location.to_string(),
+                    bad.reason.clone(),
+                    bad.raw.clone(),
+                )
+            })
+            .collect();
+        (events, rejected)
+    }
+
+    /// A quote-free CSV line: good rows, short and long rows, bad dates, blank lines.
+    fn line() -> impl Strategy<Value = String> {
+        let field = prop_oneof![
+            Just(String::new()),
+            "[a-z0-9 éà_.-]{1,8}",
+            Just("2026-03-01 10:00:00".to_string()),
+            Just("1772361600".to_string()),
+            Just("not a date".to_string()),
+            Just("cr\rinside".to_string()),
+        ];
+        (proptest::collection::vec(field, 0..7), any::<bool>())
+            .prop_map(|(fields, crlf)| fields.join(",") + if crlf { "\r\n" } else { "\n" })
+    }
+
+    proptest! {
+        /// The fast path for blocks without quotes reads exactly what the CSV reader reads:
+        /// same events, same rejections at the same lines.
+        #[test]
+        fn plain_blocks_read_as_the_csv_reader_reads(
+            lines in proptest::collection::vec(line(), 1..30),
+            cut_last_newline in any::<bool>(),
+        ) {
+            let mut text = lines.concat();
+            if cut_last_newline {
+                text.pop();
+            }
+            let fast = parse(&text, true);
+            let reference = parse(&text, false);
+            prop_assert_eq!(fast, reference);
+        }
+    }
+
+    #[test]
+    fn text_that_is_not_utf8_is_rejected_naming_its_column_on_both_paths() {
+        let text = b"u1,signup,2026-03-01,\xff,x\nu2,signup,2026-03-01,,\n";
+        let fast = parse(text, true);
+        assert_eq!(fast, parse(text, false));
+        assert_eq!(fast.0.len(), 1);
+        assert_eq!(fast.1[0].0, "line 2");
+        assert_eq!(fast.1[0].1, "column `plan` is not UTF-8 text");
+    }
+
+    #[test]
+    fn plain_blocks_number_lines_past_blank_ones() {
+        let (events, rejected) = parse("u1,signup,2026-03-01,,\n\nu2,,2026-03-01,,\r\n", true);
+        assert_eq!(events.len(), 1);
+        assert_eq!(rejected.len(), 1);
+        assert_eq!(rejected[0].0, "line 4");
+    }
+
+    #[test]
+    fn quoted_blocks_number_lines_past_blank_lines_and_quoted_newlines() {
+        let text = "\nu1,signup,2026-03-01,,\"two\nlines\"\r\n\r\n\nu2,,2026-03-01,,\n";
+        let (events, rejected) = parse(text, false);
+        assert_eq!(events.len(), 1);
+        assert_eq!(
+            events[0].properties.as_deref(),
+            Some(r#"{"note":"two\nlines"}"#)
+        );
+        assert_eq!(rejected.len(), 1);
+        assert_eq!(rejected[0].0, "line 7");
+    }
 }

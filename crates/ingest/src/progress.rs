@@ -95,9 +95,9 @@ impl Progress {
         }
     }
 
-    /// Counts one record handled.
-    pub fn record(&self) {
-        self.counters.records.fetch_add(1, Ordering::Relaxed);
+    /// Counts records handled.
+    pub fn records(&self, count: u64) {
+        self.counters.records.fetch_add(count, Ordering::Relaxed);
     }
 
     /// Stops drawing and clears the line.

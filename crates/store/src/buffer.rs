@@ -151,7 +151,14 @@ impl EventBuffer {
     }
 
     /// Appends an event.
-    pub fn push(&mut self, customer: u64, code: i32, received_at: i64, source: &str, event: EventRef<'_>) {
+    pub fn push(
+        &mut self,
+        customer: u64,
+        code: i32,
+        received_at: i64,
+        source: &str,
+        event: EventRef<'_>,
+    ) {
         self.customer.push(customer);
         self.timestamp.push(event.timestamp);
         self.key.push(event.key);

@@ -336,7 +336,11 @@ impl Resolver {
     }
 
     /// The customer `event` belongs to, linking and merging identities as the rules say.
-    pub fn resolve(&mut self, dir: &mut dyn Directory, event: EventRef<'_>) -> Result<u64, StoreError> {
+    pub fn resolve(
+        &mut self,
+        dir: &mut dyn Directory,
+        event: EventRef<'_>,
+    ) -> Result<u64, StoreError> {
         let target = if event.kind == MessageType::Alias {
             self.alias(dir, event)?
         } else {
@@ -425,8 +429,7 @@ impl Resolver {
     }
 
     fn alias(&mut self, dir: &mut dyn Directory, event: EventRef<'_>) -> Result<u64, StoreError> {
-        let (Some(user), Some(previous)) = (event.user_id, event.previous_id)
-        else {
+        let (Some(user), Some(previous)) = (event.user_id, event.previous_id) else {
             return self.stitch(dir, event);
         };
         let by_user = self.lookup(dir, IdKind::User, user)?;
@@ -468,7 +471,11 @@ mod tests {
     use parcours_events::Event;
 
     impl Resolver {
-        fn resolve_event(&mut self, dir: &mut dyn Directory, event: &Event) -> Result<u64, StoreError> {
+        fn resolve_event(
+            &mut self,
+            dir: &mut dyn Directory,
+            event: &Event,
+        ) -> Result<u64, StoreError> {
             self.resolve(dir, event.view())
         }
     }
@@ -598,7 +605,9 @@ mod tests {
         let new = r
             .resolve_event(&mut Empty, &track(Some("new-id"), None, None))
             .unwrap();
-        let merged = r.resolve_event(&mut Empty, &alias("old-id", "new-id")).unwrap();
+        let merged = r
+            .resolve_event(&mut Empty, &alias("old-id", "new-id"))
+            .unwrap();
         assert_eq!(merged, new);
         assert_eq!(r.merges, vec![(old, new)]);
         assert_eq!(

@@ -554,7 +554,8 @@ impl Import<'_> {
     pub fn push_view(&mut self, event: EventRef<'_>) -> Result<(), StoreError> {
         let customer = self.resolver.resolve(&mut self.store.db, event)?;
         let code = self.store.code(event.kind, event.name, &mut self.new_codes);
-        self.buffer.push(customer, code, self.started_at, &self.options.source, event);
+        self.buffer
+            .push(customer, code, self.started_at, &self.options.source, event);
         self.pushed += 1;
         if self.buffer.len() >= self.options.run_rows || self.buffer.memory() >= RUN_BYTES {
             self.flush_run()?;

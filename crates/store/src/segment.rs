@@ -210,7 +210,12 @@ pub fn write_segment(
                 .set_column_dictionary_enabled(name.clone(), false)
                 .set_column_encoding(name, Encoding::DELTA_BINARY_PACKED),
             // Few distinct values: dictionary.
-            Column::Code | Column::Kind | Column::Text(Text::Name | Text::Source) => properties,
+            Column::Code => properties,
+            // Text min/max cost a string comparison per value and prune nothing that the
+            // event code's statistics do not.
+            Column::Kind | Column::Text(Text::Name | Text::Source) => {
+                properties.set_column_statistics_enabled(name, EnabledStatistics::None)
+            }
             // Nearly one value per event: a dictionary would be built, then abandoned; and
             // min/max statistics help no reader, but cost a comparison per value.
             _ => properties
@@ -583,7 +588,13 @@ mod tests {
         let mut buffer = EventBuffer::default();
         let events: Vec<Event> = (0..2500).map(event).collect();
         for (i, e) in events.iter().enumerate() {
-            buffer.push(((2500 - i) % 40) as u64, (i % 5) as i32, 42, "test", e.view());
+            buffer.push(
+                ((2500 - i) % 40) as u64,
+                (i % 5) as i32,
+                42,
+                "test",
+                e.view(),
+            );
         }
         let order = buffer.sorted_order();
         let expected: Vec<(u64, Event)> = order
