@@ -197,13 +197,6 @@ impl Parsed {
     }
 }
 
-/// Per-parser buffers reused from row to row.
-#[derive(Default)]
-struct Scratch {
-    row: RowScratch,
-    cells: Vec<Cell<'static>>,
-}
-
 /// Reuses an empty vector's allocation for cells borrowing something else.
 fn recycle<'b>(mut cells: Vec<Cell<'_>>) -> Vec<Cell<'b>> {
     cells.clear();
@@ -285,23 +278,18 @@ fn parse_json(mailjet: bool, record: RawRecord, zone: Option<&TimeZone>) -> Outc
     })
 }
 
-/// One CSV row, as its fields, becomes an event in `out`; `raw` rebuilds the row's text
-/// for the quarantine.
+/// One CSV row, as its fields, becomes an event in `out`; `bad` makes the rejection of the
+/// row for a reason.
 fn parse_csv_row<'r>(
     columns: &Columns,
-    line: u64,
     fields: impl Iterator<Item = Result<&'r str, std::str::Utf8Error>>,
-    raw: impl Fn() -> String,
+    bad: impl Fn(String) -> Bad,
     zone: Option<&TimeZone>,
-    scratch: &mut Scratch,
+    cells: &mut Vec<Cell<'r>>,
+    scratch: &mut RowScratch,
     out: &mut Parsed,
 ) -> Result<(), Bad> {
-    let bad = |reason: String| Bad {
-        location: Location::Line(line),
-        reason,
-        raw: raw(),
-    };
-    let mut cells = recycle(std::mem::take(&mut scratch.cells));
+    cells.clear();
     let mut result = Ok(());
     let mut size = 0;
     for (i, field) in fields.enumerate() {
@@ -324,12 +312,11 @@ fn parse_csv_row<'r>(
         )));
     }
     if result.is_ok() {
-        match row_to_view(columns, &cells, zone, &mut scratch.row) {
+        match row_to_view(columns, cells, zone, scratch) {
             Ok(event) => out.add_view(event),
             Err(r) => result = Err(bad(r.reason)),
         }
     }
-    scratch.cells = recycle(cells);
     result
 }
 
@@ -339,7 +326,7 @@ fn parse_csv_block(
     block: &Block,
     delimiter: u8,
     zone: Option<&TimeZone>,
-    scratch: &mut Scratch,
+    scratch: &mut RowScratch,
     out: &mut Parsed,
 ) {
     if block.plain {
@@ -352,27 +339,29 @@ fn parse_csv_block(
         .from_reader(block.bytes.as_slice());
     let mut record = csv::ByteRecord::new();
     let mut lines = LineCursor::new(block);
+    // Cells borrow the record, refilled for each row: their vector is recycled instead.
+    let mut spare: Vec<Cell<'static>> = Vec::new();
     loop {
         match csv.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {
                 let line = lines.record_line(record.position());
-                let raw = || {
+                let bad = |reason| {
                     let fields: Vec<String> = record
                         .iter()
                         .map(|f| String::from_utf8_lossy(f).into_owned())
                         .collect();
-                    fields.join(&(delimiter as char).to_string())
+                    Bad {
+                        location: Location::Line(line),
+                        reason,
+                        raw: fields.join(&(delimiter as char).to_string()),
+                    }
                 };
-                if let Err(bad) = parse_csv_row(
-                    columns,
-                    line,
-                    record.iter().map(std::str::from_utf8),
-                    raw,
-                    zone,
-                    scratch,
-                    out,
-                ) {
+                let mut cells = recycle(std::mem::take(&mut spare));
+                let fields = record.iter().map(std::str::from_utf8);
+                let parsed = parse_csv_row(columns, fields, bad, zone, &mut cells, scratch, out);
+                spare = recycle(cells);
+                if let Err(bad) = parsed {
                     out.rejected.push(bad);
                 }
             }
@@ -431,10 +420,11 @@ fn parse_plain_block(
     block: &Block,
     delimiter: u8,
     zone: Option<&TimeZone>,
-    scratch: &mut Scratch,
+    scratch: &mut RowScratch,
     out: &mut Parsed,
 ) {
     let bytes = block.bytes.as_slice();
+    let mut cells = Vec::with_capacity(columns.names.len());
     let mut line = block.first_line;
     let mut start = 0;
     while start < bytes.len() {
@@ -443,7 +433,11 @@ fn parse_plain_block(
         if let [rest @ .., b'\r'] = text {
             text = rest;
         }
-        let raw = || String::from_utf8_lossy(text).into_owned();
+        let bad = |reason| Bad {
+            location: Location::Line(line),
+            reason,
+            raw: String::from_utf8_lossy(text).into_owned(),
+        };
         let parsed = if text.is_empty() {
             // Like the CSV reader, blank lines hold no record.
             Ok(())
@@ -461,10 +455,10 @@ fn parse_plain_block(
         } else if let (Ok(text), true) = (std::str::from_utf8(text), delimiter.is_ascii()) {
             // Valid as a whole, so every field is: split without checking each again.
             let fields = text.split(delimiter as char).map(Ok);
-            parse_csv_row(columns, line, fields, raw, zone, scratch, out)
+            parse_csv_row(columns, fields, bad, zone, &mut cells, scratch, out)
         } else {
             let fields = text.split(|&b| b == delimiter).map(std::str::from_utf8);
-            parse_csv_row(columns, line, fields, raw, zone, scratch, out)
+            parse_csv_row(columns, fields, bad, zone, &mut cells, scratch, out)
         };
         if let Err(bad) = parsed {
             out.rejected.push(bad);
@@ -478,7 +472,7 @@ fn parse_plain_block(
 fn parse_chunk(
     chunk: Chunk,
     zone: Option<&TimeZone>,
-    scratch: &mut Scratch,
+    scratch: &mut RowScratch,
     out: &mut Parsed,
 ) -> Option<Vec<u8>> {
     match chunk {
@@ -553,7 +547,7 @@ pub fn ingest_file(
             let parser = std::thread::Builder::new().name("parcours-parse".into());
             parser
                 .spawn_scoped(scope, move || {
-                    let mut scratch = Scratch::default();
+                    let mut scratch = RowScratch::default();
                     loop {
                         let next = work_rx
                             .lock()
@@ -791,7 +785,7 @@ mod tests {
             &block,
             b',',
             None,
-            &mut Scratch::default(),
+            &mut RowScratch::default(),
             &mut out,
         );
         let events = (0..out.events.len())
