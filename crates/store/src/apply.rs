@@ -22,8 +22,9 @@ use crate::identity;
 use crate::segment::SegmentInfo;
 use crate::{DATABASE, StoreError, catalog, io};
 
-/// SQLite page cache while applying an import, in KiB as `PRAGMA cache_size` takes it.
-const APPLY_CACHE_KIB: i64 = -512 * 1024;
+/// SQLite page cache while applying an import, in KiB as `PRAGMA cache_size` takes it:
+/// a quarter of the import's memory bound.
+const APPLY_CACHE_KIB: i64 = -256 * 1024;
 
 /// Everything the end of an import records, besides what was applied on the way.
 pub(crate) struct Closing {
