@@ -1,8 +1,10 @@
 //! Cutting a CSV stream into blocks of whole records, so that parsing can run in parallel.
 //!
-//! A block ends at a newline outside quotes. Whether a newline is inside quotes is the
-//! parity of the quotes before it (an escaped quote is written twice, which keeps parity),
-//! counted from the start of the block, since every block starts at a record boundary.
+//! A block ends at a newline outside quotes. Whether a newline is inside quotes is decided
+//! the way the CSV reader decides it, from the start of the block (every block starts at a
+//! record boundary): a quote opens a quoted field only at the start of a field, and inside
+//! one, a doubled quote is a quote. A stray quote in the middle of an unquoted field is
+//! text, so it cannot make the cutter split a record.
 
 use std::io::{self, Read};
 
@@ -25,7 +27,7 @@ pub fn read_header(reader: &mut dyn Read, delimiter: u8) -> io::Result<Option<He
     let mut bytes = Vec::new();
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
-        if let Some((end, lines)) = last_record_end(&bytes, true) {
+        if let Some((end, lines)) = last_record_end(&bytes, delimiter, true) {
             let start = if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
                 3
             } else {
@@ -57,32 +59,42 @@ pub fn read_header(reader: &mut dyn Read, delimiter: u8) -> io::Result<Option<He
     }
 }
 
-/// The position of the first (`first_only`) or last newline outside quotes, and the number
-/// of newlines up to it.
-fn last_record_end(bytes: &[u8], first_only: bool) -> Option<(usize, u64)> {
-    // Most blocks hold no quote at all: then every newline ends a record.
-    if !first_only && !bytes.contains(&b'"') {
-        let end = bytes.iter().rposition(|&b| b == b'\n')?;
-        let lines = bytes[..=end].iter().filter(|&&b| b == b'\n').count() as u64;
-        return Some((end, lines));
-    }
-    let mut quoted = false;
+/// Where the CSV reader is within a record.
+#[derive(Clone, Copy, PartialEq)]
+enum Place {
+    FieldStart,
+    Unquoted,
+    Quoted,
+    /// A quote inside a quoted field: the field's end, or the first of a doubled quote.
+    QuoteInQuoted,
+}
+
+/// The position of the first (`first_only`) or last newline that ends a record, and the
+/// number of newlines up to it. `bytes` starts at a record boundary.
+fn last_record_end(bytes: &[u8], delimiter: u8, first_only: bool) -> Option<(usize, u64)> {
+    let mut place = Place::FieldStart;
     let mut lines = 0;
     let mut found = None;
     for (i, &b) in bytes.iter().enumerate() {
-        match b {
-            b'"' => quoted = !quoted,
-            b'\n' => {
-                lines += 1;
-                if !quoted {
-                    found = Some((i, lines));
-                    if first_only {
-                        break;
-                    }
-                }
-            }
-            _ => {}
+        if b == b'\n' {
+            lines += 1;
         }
+        place = match (place, b) {
+            (Place::Quoted, b'"') => Place::QuoteInQuoted,
+            (Place::Quoted, _) => Place::Quoted,
+            (Place::QuoteInQuoted, b'"') => Place::Quoted,
+            (Place::FieldStart, b'"') => Place::Quoted,
+            (_, b'\n') => {
+                found = Some((i, lines));
+                if first_only {
+                    break;
+                }
+                Place::FieldStart
+            }
+            (_, b'\r') => Place::FieldStart,
+            (_, b) if b == delimiter => Place::FieldStart,
+            _ => Place::Unquoted,
+        };
     }
     found
 }
@@ -101,6 +113,7 @@ pub struct Block {
 /// Blocks of whole CSV records.
 pub struct Blocks<R: Read> {
     reader: R,
+    delimiter: u8,
     carry: Vec<u8>,
     next_line: u64,
     eof: bool,
@@ -111,9 +124,10 @@ pub struct Blocks<R: Read> {
 impl<R: Read> Blocks<R> {
     /// Blocks of `reader`, which is positioned after the header; `carry` holds bytes already
     /// read past it and `first_line` is the line the first of them is on.
-    pub fn new(reader: R, carry: Vec<u8>, first_line: u64) -> Self {
+    pub fn new(reader: R, delimiter: u8, carry: Vec<u8>, first_line: u64) -> Self {
         Blocks {
             reader,
+            delimiter,
             carry,
             next_line: first_line,
             eof: false,
@@ -162,7 +176,7 @@ impl<R: Read> Blocks<R> {
                     }
                 }
             } else {
-                match last_record_end(&self.carry, false) {
+                match last_record_end(&self.carry, self.delimiter, false) {
                     Some((end, _)) => end,
                     None => {
                         // One record longer than a block: read on.
@@ -213,7 +227,7 @@ mod tests {
         let header = read_header(&mut reader, b',').unwrap().unwrap();
         assert_eq!(header.names, ["user", "note, with comma"]);
         assert_eq!(header.lines, 1);
-        let mut blocks = Blocks::new(reader, header.rest, 2);
+        let mut blocks = Blocks::new(reader, b',', header.rest, 2);
         let mut all = Vec::new();
         while let Some(block) = blocks.next_block().unwrap() {
             let line = block.first_line;
@@ -240,8 +254,50 @@ mod tests {
 
     #[test]
     fn record_ends_respect_quotes() {
-        assert_eq!(last_record_end(b"a,\"x\ny\"\nb\n", false), Some((9, 3)));
-        assert_eq!(last_record_end(b"a,\"x\ny\"\nb\n", true), Some((7, 2)));
-        assert_eq!(last_record_end(b"a,\"open\n", false), None);
+        assert_eq!(
+            last_record_end(b"a,\"x\ny\"\nb\n", b',', false),
+            Some((9, 3))
+        );
+        assert_eq!(
+            last_record_end(b"a,\"x\ny\"\nb\n", b',', true),
+            Some((7, 2))
+        );
+        assert_eq!(last_record_end(b"a,\"open\n", b',', false), None);
+        // A stray quote inside an unquoted field is text: the quoted field after it holds
+        // the next newline.
+        assert_eq!(
+            last_record_end(b"a,b\"c\nd,\"x\ny\"\n", b',', false),
+            Some((13, 3))
+        );
+    }
+
+    /// The records the CSV reader reads from `bytes`.
+    fn records(bytes: &[u8]) -> Vec<Vec<Vec<u8>>> {
+        let mut csv = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(bytes);
+        csv.byte_records()
+            .map(|r| r.unwrap().iter().map(<[u8]>::to_vec).collect())
+            .collect()
+    }
+
+    proptest::proptest! {
+        /// Cutting where the cutter says gives the records the reader reads from the whole.
+        #[test]
+        fn cuts_fall_between_records(
+            text in proptest::collection::vec(
+                proptest::sample::select(vec![b'a', b',', b'"', b'\n', b'\r']),
+                0..40,
+            )
+        ) {
+            for first_only in [true, false] {
+                if let Some((end, _)) = last_record_end(&text, b',', first_only) {
+                    let mut cut = records(&text[..=end]);
+                    cut.extend(records(&text[end + 1..]));
+                    proptest::prop_assert_eq!(cut, records(&text));
+                }
+            }
+        }
     }
 }

@@ -719,7 +719,8 @@ fn read_chunks(
                     source,
                 },
             )?);
-            let mut blocks = csv_blocks::Blocks::new(reader, header.rest, header.lines + 1);
+            let mut blocks =
+                csv_blocks::Blocks::new(reader, delimiter, header.rest, header.lines + 1);
             loop {
                 while let Ok(buffer) = parsed_blocks.try_recv() {
                     blocks.recycle(buffer);
