@@ -1,0 +1,663 @@
+//! Conditions, compiled for evaluation against a customer's events.
+//!
+//! A checked [`Expr`] becomes a [`Cond`]: literals resolved, regular expressions compiled,
+//! stage names turned into journey positions, and every history function given a slot in
+//! the per-customer [`History`] cache. Most conditions only read the event's name and type;
+//! [`Cond::on_code`] decides those once per event code, so that the scan only evaluates
+//! event by event what depends on properties, context, traits or history.
+//!
+//! Semantics of values that may be missing (a property absent from an event): every
+//! comparison with a missing value is false, and `!=`, `not in` are the negation of `==`,
+//! `in`. A text that reads as a number compares as that number with a number. A property
+//! compared with a duration is read as seconds.
+
+use std::borrow::Cow;
+
+use parcours_expr::{BinaryOp, Expr, ExprKind, Field, Func};
+use regex::Regex;
+use serde_json::Value as Json;
+
+use crate::funnel::Millis;
+
+/// The name and type of the events with one event code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CodeInfo {
+    /// Segment message type: `track`, `page`, ...
+    pub kind: String,
+    /// Event name (page or screen name for those types).
+    pub name: String,
+}
+
+/// One event as conditions see it.
+#[derive(Clone, Copy, Debug)]
+pub struct EventView<'a> {
+    /// When it happened.
+    pub at: Millis,
+    /// Its event code, an index into the catalogue.
+    pub code: u32,
+    /// Properties, JSON text.
+    pub properties: Option<&'a str>,
+    /// Context, JSON text.
+    pub context: Option<&'a str>,
+    /// The touchpoint it matched, if any (index in journey order).
+    pub touchpoint: Option<u16>,
+}
+
+/// What a customer condition may read besides events.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CustomerState<'a> {
+    /// Latest trait values.
+    pub traits: Option<&'a serde_json::Map<String, Json>>,
+    /// Furthest stage reached (journey position).
+    pub stage: Option<u16>,
+    /// Persona, by position in the journey's list.
+    pub persona: Option<u16>,
+}
+
+/// Names a condition is compiled against.
+#[derive(Clone, Copy, Debug)]
+pub struct Names<'a> {
+    /// Stage ids in journey order.
+    pub stages: &'a [String],
+    /// Persona ids.
+    pub personas: &'a [String],
+    /// Touchpoint ids in journey order.
+    pub touchpoints: &'a [String],
+    /// Channel of each touchpoint.
+    pub touchpoint_channels: &'a [&'a str],
+}
+
+/// A literal value.
+#[derive(Clone, Debug, PartialEq)]
+enum Lit {
+    Str(String),
+    Num(f64),
+    Bool(bool),
+    /// Milliseconds.
+    Dur(i64),
+}
+
+#[derive(Clone, Debug)]
+enum Node {
+    Lit(Lit),
+    List(Vec<Lit>),
+    Event,
+    Type,
+    Touchpoint,
+    Channel,
+    /// The customer's stage, as a journey position (compared by order).
+    Stage,
+    Persona,
+    Prop(String),
+    Context(String),
+    Trait(String),
+    Not(Box<Node>),
+    And(Box<Node>, Box<Node>),
+    Or(Box<Node>, Box<Node>),
+    Cmp(BinaryOp, Box<Node>, Box<Node>),
+    Matches(Box<Node>, Regex),
+    Call {
+        func: Func,
+        slot: usize,
+        inner: Option<Box<Node>>,
+        within: Option<i64>,
+    },
+}
+
+/// A compiled condition.
+#[derive(Clone, Debug)]
+pub struct Cond {
+    root: Node,
+    /// History function bodies, by slot.
+    calls: Vec<Option<Node>>,
+    /// Reads event properties.
+    pub reads_properties: bool,
+    /// Reads event context.
+    pub reads_context: bool,
+    /// Reads traits.
+    pub reads_traits: bool,
+}
+
+/// A value during evaluation.
+#[derive(Clone, Debug)]
+enum Val<'a> {
+    Missing,
+    Bool(bool),
+    Num(f64),
+    Str(Cow<'a, str>),
+    Dur(i64),
+    /// Stage or persona position.
+    Pos(u16),
+}
+
+impl Cond {
+    /// Compiles a checked expression.
+    pub fn compile(expr: &Expr, names: &Names<'_>) -> Cond {
+        let mut cond = Cond {
+            root: Node::Lit(Lit::Bool(false)),
+            calls: Vec::new(),
+            reads_properties: false,
+            reads_context: false,
+            reads_traits: false,
+        };
+        cond.root = cond.node(expr, names);
+        cond
+    }
+
+    fn node(&mut self, expr: &Expr, names: &Names<'_>) -> Node {
+        match &expr.kind {
+            ExprKind::Str(s) => Node::Lit(Lit::Str(s.clone())),
+            ExprKind::Num(n) => Node::Lit(Lit::Num(*n)),
+            ExprKind::Bool(b) => Node::Lit(Lit::Bool(*b)),
+            ExprKind::Duration(d) => Node::Lit(Lit::Dur(d.as_secs() as i64 * 1000)),
+            ExprKind::List(items) => Node::List(
+                items
+                    .iter()
+                    .filter_map(|item| match self.node(item, names) {
+                        Node::Lit(lit) => Some(lit),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            ExprKind::Field(field) => match field {
+                Field::Event => Node::Event,
+                Field::Type => Node::Type,
+                Field::Touchpoint => Node::Touchpoint,
+                Field::Channel => Node::Channel,
+                Field::Stage => Node::Stage,
+                Field::Persona => Node::Persona,
+                Field::Prop(p) => {
+                    self.reads_properties = true;
+                    Node::Prop(p.clone())
+                }
+                Field::Context(p) => {
+                    self.reads_context = true;
+                    Node::Context(p.clone())
+                }
+                Field::Trait(p) => {
+                    self.reads_traits = true;
+                    Node::Trait(p.clone())
+                }
+            },
+            ExprKind::Not(inner) => Node::Not(Box::new(self.node(inner, names))),
+            ExprKind::Binary { op, lhs, rhs } => {
+                let l = self.node(lhs, names);
+                let r = self.node(rhs, names);
+                // Stage and persona literals become positions, so `stage >= "x"` is by order.
+                let position = |node: &Node, lit: &Node| -> Option<Node> {
+                    let list = match node {
+                        Node::Stage => names.stages,
+                        Node::Persona => names.personas,
+                        _ => return None,
+                    };
+                    let find = |s: &str| list.iter().position(|x| x == s);
+                    match lit {
+                        Node::Lit(Lit::Str(s)) => {
+                            Some(Node::Lit(Lit::Num(find(s).map_or(-1.0, |p| p as f64))))
+                        }
+                        Node::List(items) => Some(Node::List(
+                            items
+                                .iter()
+                                .map(|item| match item {
+                                    Lit::Str(s) => Lit::Num(find(s).map_or(-1.0, |p| p as f64)),
+                                    other => other.clone(),
+                                })
+                                .collect(),
+                        )),
+                        _ => None,
+                    }
+                };
+                let r = position(&l, &r).unwrap_or(r);
+                match op {
+                    BinaryOp::And => Node::And(Box::new(l), Box::new(r)),
+                    BinaryOp::Or => Node::Or(Box::new(l), Box::new(r)),
+                    BinaryOp::Matches => {
+                        let pattern = match &r {
+                            Node::Lit(Lit::Str(p)) => p.clone(),
+                            _ => String::new(),
+                        };
+                        // Checked at validation: a pattern that got here compiles.
+                        let regex = Regex::new(&pattern)
+                            .unwrap_or_else(|_| Regex::new("$^").expect("a valid pattern"));
+                        Node::Matches(Box::new(l), regex)
+                    }
+                    op => Node::Cmp(*op, Box::new(l), Box::new(r)),
+                }
+            }
+            ExprKind::Call { func, args } => {
+                let slot = self.calls.len();
+                self.calls.push(None);
+                let inner = args.first().map(|a| self.node(a, names));
+                let within = args.get(1).and_then(|a| match &a.kind {
+                    ExprKind::Duration(d) => Some(d.as_secs() as i64 * 1000),
+                    _ => None,
+                });
+                self.calls[slot] = inner.clone();
+                Node::Call {
+                    func: *func,
+                    slot,
+                    inner: inner.map(Box::new),
+                    within,
+                }
+            }
+        }
+    }
+
+    /// Number of history slots this condition uses.
+    pub fn history_slots(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// The condition decided from the event code alone (name, type, and the touchpoint when
+    /// it is fixed by the code), or `None` when it depends on more.
+    pub fn on_code(
+        &self,
+        info: &CodeInfo,
+        touchpoint: Option<Option<u16>>,
+        names: &Names<'_>,
+    ) -> Option<bool> {
+        tri(&self.root, info, touchpoint, names)
+    }
+
+    /// Evaluates the condition on event `index` of a customer's sorted events.
+    pub fn on_event(&self, at: &Scope<'_>, history: &mut History, index: usize) -> bool {
+        truthy(&eval(&self.root, self, at, history, Some(index)))
+    }
+
+    /// Evaluates the condition on a customer (as of `at.now`).
+    pub fn on_customer(&self, at: &Scope<'_>, history: &mut History) -> bool {
+        truthy(&eval(&self.root, self, at, history, None))
+    }
+}
+
+/// Everything an evaluation reads.
+pub struct Scope<'a> {
+    /// The catalogue of event codes.
+    pub catalog: &'a [CodeInfo],
+    /// The customer's events, sorted by time.
+    pub events: &'a [EventView<'a>],
+    /// Customer state for customer conditions and traits.
+    pub customer: CustomerState<'a>,
+    /// "Now" for customer conditions (the end of the analysed period).
+    pub now: Millis,
+    /// Names, for touchpoint and channel values.
+    pub names: &'a Names<'a>,
+}
+
+/// Per-customer cache of history function results: for each slot, the indices of the
+/// events matching its condition. Reset between customers.
+#[derive(Default)]
+pub struct History {
+    slots: Vec<Option<Vec<u32>>>,
+}
+
+impl History {
+    /// Forgets the previous customer.
+    pub fn reset(&mut self) {
+        for slot in &mut self.slots {
+            *slot = None;
+        }
+    }
+
+    fn matches<'h>(&'h mut self, slot: usize, cond: &Cond, at: &Scope<'_>) -> &'h [u32] {
+        if self.slots.len() <= slot {
+            self.slots.resize_with(slot + 1, || None);
+        }
+        if self.slots[slot].is_none() {
+            let inner = cond.calls[slot].as_ref();
+            let mut found = Vec::new();
+            let mut nested = History::default();
+            for index in 0..at.events.len() {
+                let hit = match inner {
+                    None => true,
+                    Some(node) => truthy(&eval(node, cond, at, &mut nested, Some(index))),
+                };
+                if hit {
+                    found.push(index as u32);
+                }
+            }
+            self.slots[slot] = Some(found);
+        }
+        self.slots[slot].as_deref().expect("filled above")
+    }
+}
+
+fn truthy(value: &Val<'_>) -> bool {
+    matches!(value, Val::Bool(true))
+}
+
+fn tri(
+    node: &Node,
+    info: &CodeInfo,
+    touchpoint: Option<Option<u16>>,
+    names: &Names<'_>,
+) -> Option<bool> {
+    match node {
+        Node::Lit(Lit::Bool(b)) => Some(*b),
+        Node::Not(inner) => tri(inner, info, touchpoint, names).map(|b| !b),
+        Node::And(l, r) => match (
+            tri(l, info, touchpoint, names),
+            tri(r, info, touchpoint, names),
+        ) {
+            (Some(false), _) | (_, Some(false)) => Some(false),
+            (Some(true), Some(true)) => Some(true),
+            _ => None,
+        },
+        Node::Or(l, r) => match (
+            tri(l, info, touchpoint, names),
+            tri(r, info, touchpoint, names),
+        ) {
+            (Some(true), _) | (_, Some(true)) => Some(true),
+            (Some(false), Some(false)) => Some(false),
+            _ => None,
+        },
+        Node::Cmp(op, l, r) => {
+            let l = static_value(l, info, touchpoint, names)?;
+            let r = static_value(r, info, touchpoint, names)?;
+            Some(compare(*op, &l, &r))
+        }
+        Node::Matches(l, regex) => {
+            let l = static_value(l, info, touchpoint, names)?;
+            Some(matches!(l, Val::Str(s) if regex.is_match(&s)))
+        }
+        _ => None,
+    }
+}
+
+fn static_value<'a>(
+    node: &'a Node,
+    info: &'a CodeInfo,
+    touchpoint: Option<Option<u16>>,
+    names: &Names<'a>,
+) -> Option<Val<'a>> {
+    Some(match node {
+        Node::Lit(lit) => lit_val(lit),
+        Node::List(_) => return Some(Val::Missing),
+        Node::Event => Val::Str(Cow::Borrowed(&info.name)),
+        Node::Type => Val::Str(Cow::Borrowed(&info.kind)),
+        Node::Touchpoint => match touchpoint? {
+            Some(t) => Val::Str(Cow::Borrowed(names.touchpoints[t as usize].as_str())),
+            None => Val::Missing,
+        },
+        Node::Channel => match touchpoint? {
+            Some(t) => Val::Str(Cow::Borrowed(names.touchpoint_channels[t as usize])),
+            None => Val::Missing,
+        },
+        _ => return None,
+    })
+}
+
+fn lit_val(lit: &Lit) -> Val<'_> {
+    match lit {
+        Lit::Str(s) => Val::Str(Cow::Borrowed(s)),
+        Lit::Num(n) => Val::Num(*n),
+        Lit::Bool(b) => Val::Bool(*b),
+        Lit::Dur(d) => Val::Dur(*d),
+    }
+}
+
+fn json_val(value: Option<&Json>) -> Val<'_> {
+    match value {
+        None | Some(Json::Null) => Val::Missing,
+        Some(Json::Bool(b)) => Val::Bool(*b),
+        Some(Json::Number(n)) => n.as_f64().map_or(Val::Missing, Val::Num),
+        Some(Json::String(s)) => Val::Str(Cow::Borrowed(s)),
+        Some(other) => Val::Str(Cow::Owned(other.to_string())),
+    }
+}
+
+/// Looks a dotted path up: the whole path as one key first, then nested objects.
+fn lookup<'j>(object: &'j Json, path: &str) -> Option<&'j Json> {
+    if let Some(found) = object.get(path) {
+        return Some(found);
+    }
+    let (head, rest) = path.split_once('.')?;
+    lookup(object.get(head)?, rest)
+}
+
+fn eval<'a>(
+    node: &'a Node,
+    cond: &Cond,
+    at: &Scope<'a>,
+    history: &mut History,
+    index: Option<usize>,
+) -> Val<'a> {
+    let event = index.map(|i| &at.events[i]);
+    match node {
+        Node::Lit(lit) => lit_val(lit),
+        Node::List(_) => Val::Missing,
+        Node::Event => match event {
+            Some(e) => Val::Str(Cow::Borrowed(&at.catalog[e.code as usize].name)),
+            None => Val::Missing,
+        },
+        Node::Type => match event {
+            Some(e) => Val::Str(Cow::Borrowed(&at.catalog[e.code as usize].kind)),
+            None => Val::Missing,
+        },
+        Node::Touchpoint => match event.and_then(|e| e.touchpoint) {
+            Some(t) => Val::Str(Cow::Borrowed(at.names.touchpoints[t as usize].as_str())),
+            None => Val::Missing,
+        },
+        Node::Channel => match event.and_then(|e| e.touchpoint) {
+            Some(t) => Val::Str(Cow::Borrowed(at.names.touchpoint_channels[t as usize])),
+            None => Val::Missing,
+        },
+        Node::Stage => at.customer.stage.map_or(Val::Missing, Val::Pos),
+        Node::Persona => at.customer.persona.map_or(Val::Missing, Val::Pos),
+        Node::Prop(path) | Node::Context(path) => {
+            let text = match (node, event) {
+                (Node::Prop(_), Some(e)) => e.properties,
+                (_, Some(e)) => e.context,
+                _ => None,
+            };
+            let Some(text) = text else {
+                return Val::Missing;
+            };
+            match serde_json::from_str::<Json>(text) {
+                Ok(json) => match json_val(lookup(&json, path)) {
+                    Val::Str(s) => Val::Str(Cow::Owned(s.into_owned())),
+                    Val::Missing => Val::Missing,
+                    Val::Bool(b) => Val::Bool(b),
+                    Val::Num(n) => Val::Num(n),
+                    other => other.clone_owned(),
+                },
+                Err(_) => Val::Missing,
+            }
+        }
+        Node::Trait(path) => match at.customer.traits {
+            Some(traits) => match traits.get(path.as_str()) {
+                Some(value) => json_val(Some(value)),
+                None => {
+                    let (head, rest) = path.split_once('.').unwrap_or((path, ""));
+                    json_val(traits.get(head).and_then(|v| lookup(v, rest)))
+                }
+            },
+            None => Val::Missing,
+        },
+        Node::Not(inner) => match eval(inner, cond, at, history, index) {
+            Val::Bool(b) => Val::Bool(!b),
+            _ => Val::Bool(true),
+        },
+        Node::And(l, r) => Val::Bool(
+            truthy(&eval(l, cond, at, history, index))
+                && truthy(&eval(r, cond, at, history, index)),
+        ),
+        Node::Or(l, r) => Val::Bool(
+            truthy(&eval(l, cond, at, history, index))
+                || truthy(&eval(r, cond, at, history, index)),
+        ),
+        Node::Cmp(op, l, r) => {
+            let lv = eval(l, cond, at, history, index);
+            match (op, r.as_ref()) {
+                (BinaryOp::In | BinaryOp::NotIn, Node::List(items)) => {
+                    let found = items
+                        .iter()
+                        .any(|item| compare(BinaryOp::Eq, &lv, &lit_val(item)));
+                    Val::Bool(found == (*op == BinaryOp::In))
+                }
+                _ => {
+                    let rv = eval(r, cond, at, history, index);
+                    Val::Bool(compare(*op, &lv, &rv))
+                }
+            }
+        }
+        Node::Matches(l, regex) => match eval(l, cond, at, history, index) {
+            Val::Str(s) => Val::Bool(regex.is_match(&s)),
+            _ => Val::Bool(false),
+        },
+        Node::Call {
+            func,
+            slot,
+            inner,
+            within,
+        } => call(
+            *func,
+            *slot,
+            inner.is_some(),
+            *within,
+            cond,
+            at,
+            history,
+            index,
+        ),
+    }
+}
+
+impl Val<'_> {
+    fn clone_owned(&self) -> Val<'static> {
+        match self {
+            Val::Missing => Val::Missing,
+            Val::Bool(b) => Val::Bool(*b),
+            Val::Num(n) => Val::Num(*n),
+            Val::Str(s) => Val::Str(Cow::Owned(s.to_string())),
+            Val::Dur(d) => Val::Dur(*d),
+            Val::Pos(p) => Val::Pos(*p),
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn call<'a>(
+    func: Func,
+    slot: usize,
+    has_inner: bool,
+    within: Option<i64>,
+    cond: &Cond,
+    at: &Scope<'a>,
+    history: &mut History,
+    index: Option<usize>,
+) -> Val<'a> {
+    let events = at.events;
+    let time = |i: u32| events[i as usize].at;
+    let matches = history.matches(slot, cond, at);
+    match index {
+        // An event condition: relative to event `i`.
+        Some(i) => {
+            let now = events[i].at;
+            let i = i as u32;
+            let upto = matches.partition_point(|&j| j <= i);
+            match func {
+                Func::Count => {
+                    let from = match within {
+                        Some(w) => matches[..upto].partition_point(|&j| time(j) < now - w),
+                        None => 0,
+                    };
+                    Val::Num((upto - from) as f64)
+                }
+                Func::FollowedBy => {
+                    let next = matches[upto..].first();
+                    Val::Bool(next.is_some_and(|&j| within.is_none_or(|w| time(j) <= now + w)))
+                }
+                Func::LastSeen => {
+                    // The latest matching event before this one.
+                    let before = matches.partition_point(|&j| j < i);
+                    let _ = has_inner;
+                    match before.checked_sub(1) {
+                        Some(k) => Val::Dur(now - time(matches[k])),
+                        None => Val::Missing,
+                    }
+                }
+                Func::FirstSeen => match matches[..upto].first() {
+                    Some(&j) => Val::Dur(now - time(j)),
+                    None => Val::Missing,
+                },
+            }
+        }
+        // A customer condition: relative to the end of the period.
+        None => {
+            let now = at.now;
+            let upto = matches.partition_point(|&j| time(j) <= now);
+            match func {
+                Func::Count => {
+                    let from = match within {
+                        Some(w) => matches[..upto].partition_point(|&j| time(j) < now - w),
+                        None => 0,
+                    };
+                    Val::Num((upto - from) as f64)
+                }
+                Func::FollowedBy => Val::Missing,
+                Func::LastSeen => match upto.checked_sub(1) {
+                    Some(k) => Val::Dur(now - time(matches[k])),
+                    None => Val::Missing,
+                },
+                Func::FirstSeen => match matches[..upto].first() {
+                    Some(&j) => Val::Dur(now - time(j)),
+                    None => Val::Missing,
+                },
+            }
+        }
+    }
+}
+
+/// A number from a value: numbers, texts that read as numbers, durations in milliseconds.
+fn number(value: &Val<'_>) -> Option<f64> {
+    match value {
+        Val::Num(n) => Some(*n),
+        Val::Str(s) => s.trim().parse::<f64>().ok().filter(|n| n.is_finite()),
+        Val::Dur(d) => Some(*d as f64),
+        Val::Pos(p) => Some(*p as f64),
+        _ => None,
+    }
+}
+
+fn compare(op: BinaryOp, l: &Val<'_>, r: &Val<'_>) -> bool {
+    use std::cmp::Ordering;
+    if matches!(op, BinaryOp::Ne) {
+        return !compare(BinaryOp::Eq, l, r);
+    }
+    if matches!(op, BinaryOp::NotIn) {
+        return !compare(BinaryOp::In, l, r);
+    }
+    let ordering: Option<Ordering> = match (l, r) {
+        (Val::Missing, _) | (_, Val::Missing) => None,
+        (Val::Str(a), Val::Str(b)) => match op {
+            BinaryOp::StartsWith => return a.starts_with(b.as_ref()),
+            BinaryOp::EndsWith => return a.ends_with(b.as_ref()),
+            BinaryOp::Contains => return a.contains(b.as_ref()),
+            _ => Some(a.as_ref().cmp(b.as_ref())),
+        },
+        (Val::Bool(a), Val::Bool(b)) => Some(a.cmp(b)),
+        // A property compared with a duration is a number of seconds.
+        (Val::Dur(a), other) if !matches!(other, Val::Dur(_)) => {
+            number(other).and_then(|b| (*a as f64).partial_cmp(&(b * 1000.0)))
+        }
+        (other, Val::Dur(b)) if !matches!(other, Val::Dur(_)) => {
+            number(other).and_then(|a| (a * 1000.0).partial_cmp(&(*b as f64)))
+        }
+        (a, b) => match (number(a), number(b)) {
+            (Some(a), Some(b)) => a.partial_cmp(&b),
+            _ => None,
+        },
+    };
+    let Some(ordering) = ordering else {
+        return false;
+    };
+    match op {
+        BinaryOp::Eq | BinaryOp::In => ordering == Ordering::Equal,
+        BinaryOp::Lt => ordering == Ordering::Less,
+        BinaryOp::Le => ordering != Ordering::Greater,
+        BinaryOp::Gt => ordering == Ordering::Greater,
+        BinaryOp::Ge => ordering != Ordering::Less,
+        _ => false,
+    }
+}

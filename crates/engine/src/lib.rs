@@ -1,0 +1,10 @@
+//! Measuring a journey on stored events.
+//!
+//! This crate owns the analysis: conditions compiled for evaluation ([`cond`]), each
+//! customer's place in the journey — the ordered funnel level exactly as ClickHouse's
+//! `windowFunnel` computes it, the furthest stage met in any order, when each stage was
+//! reached ([`funnel`]) — and the journey results built from them. It reads the store
+//! through `parcours-store` and never writes it.
+
+pub mod cond;
+pub mod funnel;
