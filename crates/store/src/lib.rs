@@ -35,6 +35,7 @@ mod compact;
 mod db;
 pub mod identity;
 mod keys;
+pub mod scan;
 mod segment;
 
 use std::collections::HashMap;
@@ -795,7 +796,7 @@ pub struct SegmentEntry {
 }
 
 /// Opens the database of `root` for reading, without the writer lock.
-fn read_db(root: &Path) -> Result<Db, StoreError> {
+pub(crate) fn read_db(root: &Path) -> Result<Db, StoreError> {
     let path = root.join(DATABASE);
     if !path.exists() {
         return Err(StoreError::Io {

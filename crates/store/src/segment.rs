@@ -175,7 +175,9 @@ pub struct SegmentInfo {
     pub max_ts: i64,
 }
 
-fn parquet_error(path: &Path) -> impl Fn(parquet::errors::ParquetError) -> StoreError + '_ {
+pub(crate) fn parquet_error(
+    path: &Path,
+) -> impl Fn(parquet::errors::ParquetError) -> StoreError + '_ {
     move |source| StoreError::Parquet {
         path: path.to_path_buf(),
         source,

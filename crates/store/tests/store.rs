@@ -295,3 +295,71 @@ fn compaction_keeps_every_event_once_with_current_ids() {
     );
     assert_eq!(again.duplicates, 1);
 }
+
+#[test]
+fn scanning_by_customer_gives_each_history_once_sorted_and_merged() {
+    let dir = scratch("scan");
+    let mut store = Store::open(&dir).unwrap();
+    // Thirty customers, events in a scrambled time order, over three imports of small
+    // segments; half of the customers browse anonymously on a phone first and log in on it
+    // in a later import, which merges the phone's history into theirs.
+    let mut state = 7u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for round in 0..3 {
+        let mut events = Vec::new();
+        if round == 0 {
+            for who in 0..30 {
+                let (user, laptop) = (format!("user-{who}"), format!("laptop-{who}"));
+                events.push(track(Some(&user), Some(&laptop), "signup", 59));
+            }
+        }
+        for _ in 0..120 {
+            let who = next() % 30;
+            let minute = (next() % 59) as u32;
+            let (user, phone) = (format!("user-{who}"), format!("phone-{who}"));
+            let event = if who % 2 == 0 && round < 2 {
+                track(None, Some(&phone), "product_view", minute)
+            } else {
+                track(Some(&user), Some(&phone), "page_seen", minute)
+            };
+            events.push(event);
+        }
+        import(&mut store, &events, 7);
+    }
+    let expected = all_events(&dir);
+    let mut seen = Vec::new();
+    let mut customers = std::collections::HashSet::new();
+    let read = parcours_store::scan::scan_customers(
+        &dir,
+        parcours_store::scan::ScanColumns::default(),
+        |events| {
+            assert!(customers.insert(events.customer), "customer {} twice", events.customer);
+            assert!(events.at.windows(2).all(|w| w[0] <= w[1]), "unsorted history");
+            for i in 0..events.len() {
+                seen.push((events.customer, events.code[i], (events.at[i] / 60_000) % 60));
+            }
+            Ok(())
+        },
+    )
+    .unwrap();
+    assert_eq!(read as usize, expected.len());
+    let codes: std::collections::HashMap<i32, String> =
+        parcours_store::scan::event_codes(&dir)
+            .unwrap()
+            .into_iter()
+            .map(|(code, _, name)| (code, name))
+            .collect();
+    let mut seen: Vec<(u64, String, i64)> = seen
+        .into_iter()
+        .map(|(c, code, minute)| (c, codes[&code].clone(), minute))
+        .collect();
+    seen.sort();
+    assert_eq!(seen, expected);
+    assert!(parcours_store::merged_customers(&dir).unwrap().len() >= 10);
+    assert_eq!(customers.len(), stats(&dir).unwrap().customers as usize);
+}
