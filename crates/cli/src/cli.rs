@@ -23,6 +23,15 @@ pub enum OutputFormat {
     Json,
 }
 
+/// How rows are exported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RowFormat {
+    /// Comma-separated values with a header.
+    Csv,
+    /// One JSON object per line.
+    Json,
+}
+
 /// Where the store lives.
 #[derive(Debug, clap::Args)]
 pub struct DataDir {
@@ -123,6 +132,54 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t)]
         format: OutputFormat,
+    },
+    /// Measure the journey on the store: where customers stand, where they leave.
+    Analyze {
+        /// The journey file.
+        #[arg(long, short, default_value = "journey.toml")]
+        journey: PathBuf,
+        /// The store.
+        #[command(flatten)]
+        data: DataDir,
+        /// Only events from this date or time (`2026-03-01`, RFC 3339).
+        #[arg(long)]
+        from: Option<String>,
+        /// Only events before this date or time.
+        #[arg(long)]
+        to: Option<String>,
+        /// Output: a table for people, or JSON (docs/report-schema.md).
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Export one row per customer with their stage and funnel level, for a CRM.
+    Customers {
+        /// The journey file.
+        #[arg(long, short, default_value = "journey.toml")]
+        journey: PathBuf,
+        /// The store.
+        #[command(flatten)]
+        data: DataDir,
+        /// Only customers whose furthest stage is this one.
+        #[arg(long)]
+        stage: Option<String>,
+        /// Only customers in this segment.
+        #[arg(long)]
+        segment: Option<String>,
+        /// Only events from this date or time.
+        #[arg(long)]
+        from: Option<String>,
+        /// Only events before this date or time.
+        #[arg(long)]
+        to: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = RowFormat::Csv)]
+        format: RowFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
     },
     /// Inspect or maintain the store.
     Store {

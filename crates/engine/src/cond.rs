@@ -116,6 +116,8 @@ pub struct Cond {
     pub reads_context: bool,
     /// Reads traits.
     pub reads_traits: bool,
+    /// Trait names read (the first segment of dotted paths too).
+    traits: Vec<String>,
 }
 
 /// A value during evaluation.
@@ -139,6 +141,7 @@ impl Cond {
             reads_properties: false,
             reads_context: false,
             reads_traits: false,
+            traits: Vec::new(),
         };
         cond.root = cond.node(expr, names);
         cond
@@ -176,6 +179,10 @@ impl Cond {
                 }
                 Field::Trait(p) => {
                     self.reads_traits = true;
+                    self.traits.push(p.clone());
+                    if let Some((head, _)) = p.split_once('.') {
+                        self.traits.push(head.to_string());
+                    }
                     Node::Trait(p.clone())
                 }
             },
@@ -241,6 +248,11 @@ impl Cond {
                 }
             }
         }
+    }
+
+    /// Trait names the condition reads.
+    pub fn traits_read(&self) -> impl Iterator<Item = String> + '_ {
+        self.traits.iter().cloned()
     }
 
     /// Number of history slots this condition uses.
@@ -353,6 +365,9 @@ fn tri(
         },
         Node::Cmp(op, l, r) => {
             let l = static_value(l, info, touchpoint, names)?;
+            if let Node::List(items) = r.as_ref() {
+                return Some(in_list(*op, &l, items));
+            }
             let r = static_value(r, info, touchpoint, names)?;
             Some(compare(*op, &l, &r))
         }
@@ -489,12 +504,7 @@ fn eval<'a>(
         Node::Cmp(op, l, r) => {
             let lv = eval(l, cond, at, history, index);
             match (op, r.as_ref()) {
-                (BinaryOp::In | BinaryOp::NotIn, Node::List(items)) => {
-                    let found = items
-                        .iter()
-                        .any(|item| compare(BinaryOp::Eq, &lv, &lit_val(item)));
-                    Val::Bool(found == (*op == BinaryOp::In))
-                }
+                (_, Node::List(items)) => Val::Bool(in_list(*op, &lv, items)),
                 _ => {
                     let rv = eval(r, cond, at, history, index);
                     Val::Bool(compare(*op, &lv, &rv))
@@ -607,6 +617,14 @@ fn call<'a>(
             }
         }
     }
+}
+
+/// `value in [...]` or `value not in [...]`.
+fn in_list(op: BinaryOp, value: &Val<'_>, items: &[Lit]) -> bool {
+    let found = items
+        .iter()
+        .any(|item| compare(BinaryOp::Eq, value, &lit_val(item)));
+    found == (op != BinaryOp::NotIn)
 }
 
 /// A number from a value: numbers, texts that read as numbers, durations in milliseconds.

@@ -6,5 +6,6 @@
 //! reached ([`funnel`]) — and the journey results built from them. It reads the store
 //! through `parcours-store` and never writes it.
 
+pub mod analyze;
 pub mod cond;
 pub mod funnel;

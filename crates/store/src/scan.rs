@@ -364,3 +364,49 @@ fn column_reader(
 ) -> Result<ColumnReader, StoreError> {
     group.get_column_reader(index).map_err(parquet_error(path))
 }
+
+/// The latest values of the traits named, for every customer that has one, keyed by the
+/// customer as it is now.
+pub fn traits_named(
+    root: &Path,
+    names: &[String],
+) -> Result<HashMap<u64, serde_json::Map<String, serde_json::Value>>, StoreError> {
+    let mut found: HashMap<u64, serde_json::Map<String, serde_json::Value>> = HashMap::new();
+    if names.is_empty() {
+        return Ok(found);
+    }
+    // When a merged customer and its survivor both hold a trait, the later value wins.
+    let mut set_at: HashMap<(u64, usize), i64> = HashMap::new();
+    let merges = crate::merged_customers(root)?;
+    let db = crate::read_db(root)?;
+    let mut statement = db
+        .conn
+        .prepare("SELECT customer_id, value, at FROM traits WHERE name = ?1")
+        .map_err(db.error())?;
+    for (index, name) in names.iter().enumerate() {
+        let rows = statement
+            .query_map([name], |r| {
+                Ok((
+                    r.get::<_, i64>(0)? as u64,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .map_err(db.error())?;
+        for row in rows {
+            let (customer, value, at) = row.map_err(db.error())?;
+            let customer = merges.get(&customer).copied().unwrap_or(customer);
+            let latest = set_at.entry((customer, index)).or_insert(i64::MIN);
+            if at < *latest {
+                continue;
+            }
+            *latest = at;
+            let value = serde_json::from_str(&value).unwrap_or(serde_json::Value::Null);
+            found
+                .entry(customer)
+                .or_default()
+                .insert(name.clone(), value);
+        }
+    }
+    Ok(found)
+}

@@ -338,22 +338,32 @@ fn scanning_by_customer_gives_each_history_once_sorted_and_merged() {
         &dir,
         parcours_store::scan::ScanColumns::default(),
         |events| {
-            assert!(customers.insert(events.customer), "customer {} twice", events.customer);
-            assert!(events.at.windows(2).all(|w| w[0] <= w[1]), "unsorted history");
+            assert!(
+                customers.insert(events.customer),
+                "customer {} twice",
+                events.customer
+            );
+            assert!(
+                events.at.windows(2).all(|w| w[0] <= w[1]),
+                "unsorted history"
+            );
             for i in 0..events.len() {
-                seen.push((events.customer, events.code[i], (events.at[i] / 60_000) % 60));
+                seen.push((
+                    events.customer,
+                    events.code[i],
+                    (events.at[i] / 60_000) % 60,
+                ));
             }
             Ok(())
         },
     )
     .unwrap();
     assert_eq!(read as usize, expected.len());
-    let codes: std::collections::HashMap<i32, String> =
-        parcours_store::scan::event_codes(&dir)
-            .unwrap()
-            .into_iter()
-            .map(|(code, _, name)| (code, name))
-            .collect();
+    let codes: std::collections::HashMap<i32, String> = parcours_store::scan::event_codes(&dir)
+        .unwrap()
+        .into_iter()
+        .map(|(code, _, name)| (code, name))
+        .collect();
     let mut seen: Vec<(u64, String, i64)> = seen
         .into_iter()
         .map(|(c, code, minute)| (c, codes[&code].clone(), minute))

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod analyze;
 mod demo;
 mod ingest;
 mod init;
@@ -60,6 +61,40 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             export,
             format,
         } => demo::run(customers, seed, &data.path, export.as_deref(), format),
+        Command::Analyze {
+            journey,
+            data,
+            from,
+            to,
+            format,
+            output,
+        } => analyze::run(analyze::Args {
+            journey,
+            data: data.path,
+            from,
+            to,
+            format,
+            output,
+        }),
+        Command::Customers {
+            journey,
+            data,
+            stage,
+            segment,
+            from,
+            to,
+            format,
+            output,
+        } => analyze::customers(analyze::CustomersArgs {
+            journey,
+            data: data.path,
+            stage,
+            segment,
+            from,
+            to,
+            format,
+            output,
+        }),
         Command::Store { action } => match action {
             StoreAction::Stats { data, format } => store::stats(&data.path, format),
             StoreAction::Compact {

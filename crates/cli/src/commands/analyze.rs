@@ -1,0 +1,262 @@
+//! `parcours analyze` and `parcours customers`: the journey measured on the store.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use parcours_engine::analyze::{CustomerPlace, Model, Options, Report, analyze};
+use parcours_journey::Journey;
+
+use crate::cli::{OutputFormat, RowFormat};
+use crate::output::{plural, print_report, write_atomically};
+
+pub struct Args {
+    pub journey: PathBuf,
+    pub data: PathBuf,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub format: OutputFormat,
+    pub output: Option<PathBuf>,
+}
+
+pub struct CustomersArgs {
+    pub journey: PathBuf,
+    pub data: PathBuf,
+    pub stage: Option<String>,
+    pub segment: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub format: RowFormat,
+    pub output: Option<PathBuf>,
+}
+
+/// A date (midnight UTC) or an RFC 3339 time, as milliseconds.
+fn parse_time(flag: &str, text: Option<&str>) -> anyhow::Result<Option<i64>> {
+    let Some(text) = text else { return Ok(None) };
+    parcours_events::parse_timestamp(text, None)
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("--{flag} {text:?}: {e}; write a date such as 2026-03-01"))
+}
+
+/// Loads the journey, printing its problems; `None` when it does not load.
+fn journey(path: &Path) -> anyhow::Result<Option<Journey>> {
+    let loaded = super::load(path)?;
+    if loaded.journey.is_none() {
+        print_report(&loaded.report, true);
+        eprintln!(
+            "{}: {}; nothing analysed",
+            loaded.report.source.name,
+            plural(loaded.report.error_count(), "error")
+        );
+    }
+    Ok(loaded.journey)
+}
+
+fn emit(output: Option<&Path>, text: &str) -> anyhow::Result<()> {
+    match output {
+        Some(path) => write_atomically(path, text),
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let Some(journey) = journey(&args.journey)? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let options = Options {
+        from: parse_time("from", args.from.as_deref())?,
+        to: parse_time("to", args.to.as_deref())?,
+    };
+    let model = Model::new(&journey, &args.data)
+        .with_context(|| format!("cannot read the store {}", args.data.display()))?;
+    let report = analyze(&model, &args.data, &options, |_| {})
+        .with_context(|| format!("cannot analyse the store {}", args.data.display()))?;
+    let text = match args.format {
+        OutputFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
+        OutputFormat::Text => table(&journey, &report),
+    };
+    emit(args.output.as_deref(), &text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn percent(value: Option<f64>) -> String {
+    value.map_or("—".into(), |v| format!("{:.1} %", v * 100.0))
+}
+
+fn duration(seconds: Option<f64>) -> String {
+    match seconds {
+        None => "—".into(),
+        Some(s) if s < 120.0 => format!("{s:.0} s"),
+        Some(s) if s < 7200.0 => format!("{:.0} min", s / 60.0),
+        Some(s) if s < 172_800.0 => format!("{:.1} h", s / 3600.0),
+        Some(s) => format!("{:.1} d", s / 86_400.0),
+    }
+}
+
+/// The results as aligned columns.
+fn table(journey: &Journey, report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} — {} customers, {} events\n",
+        journey.name, report.customers, report.events
+    );
+    let header = [
+        "stage",
+        "reached",
+        "now",
+        "conv.",
+        "from first",
+        "left",
+        "median",
+        "p90",
+        "left after",
+    ];
+    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
+    for stage in &report.stages {
+        rows.push(vec![
+            stage.id.clone(),
+            stage.reached.to_string(),
+            stage.current.to_string(),
+            percent(stage.conversion),
+            percent(stage.conversion_from_first),
+            stage.drop_off.to_string(),
+            duration(stage.median_time_s),
+            duration(stage.p90_time_s),
+            stage
+                .exit_touchpoints
+                .iter()
+                .map(|t| format!("{} {}", t.touchpoint, t.customers))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ]);
+    }
+    write_columns(&mut out, &rows);
+    if !report.segments.is_empty() {
+        out.push('\n');
+        let mut rows = vec![vec!["segment".to_string(), "customers".to_string()]];
+        for segment in &report.segments {
+            rows.push(vec![segment.id.clone(), segment.customers.to_string()]);
+        }
+        write_columns(&mut out, &rows);
+    }
+    out
+}
+
+fn write_columns(out: &mut String, rows: &[Vec<String>]) {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for row in rows {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            let pad = widths[c] - cell.chars().count();
+            // Numbers right-aligned, names left-aligned.
+            if c == 0 || c + 1 == row.len() {
+                let _ = write!(line, "{cell}{}", " ".repeat(pad));
+            } else {
+                let _ = write!(line, "{}{cell}", " ".repeat(pad));
+            }
+            line.push_str("  ");
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+}
+
+pub fn customers(args: CustomersArgs) -> anyhow::Result<ExitCode> {
+    let Some(journey) = journey(&args.journey)? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    if let Some(stage) = &args.stage
+        && journey.stage(stage).is_none()
+    {
+        anyhow::bail!("--stage {stage}: the journey has no such stage");
+    }
+    if let Some(segment) = &args.segment
+        && !journey.segments.iter().any(|s| &s.id == segment)
+    {
+        anyhow::bail!("--segment {segment}: the journey has no such segment");
+    }
+    let options = Options {
+        from: parse_time("from", args.from.as_deref())?,
+        to: parse_time("to", args.to.as_deref())?,
+    };
+    let model = Model::new(&journey, &args.data)
+        .with_context(|| format!("cannot read the store {}", args.data.display()))?;
+    let mut out = String::new();
+    if args.format == RowFormat::Csv {
+        let mut header = vec!["customer", "stage", "level", "persona", "segments"];
+        let reached: Vec<String> = journey
+            .stages
+            .iter()
+            .map(|s| format!("first_met_{}", s.id))
+            .collect();
+        header.extend(reached.iter().map(String::as_str));
+        out.push_str(&header.join(","));
+        out.push('\n');
+    }
+    let keep = |place: &CustomerPlace| {
+        args.stage
+            .as_ref()
+            .is_none_or(|s| place.stage.as_ref() == Some(s))
+            && args
+                .segment
+                .as_ref()
+                .is_none_or(|s| place.segments.contains(s))
+    };
+    analyze(&model, &args.data, &options, |place| {
+        if !keep(place) {
+            return;
+        }
+        match args.format {
+            RowFormat::Csv => {
+                let _ = write!(
+                    out,
+                    "{},{},{},{},{}",
+                    place.customer,
+                    csv_cell(place.stage.as_deref().unwrap_or("")),
+                    place.level,
+                    csv_cell(place.persona.as_deref().unwrap_or("")),
+                    csv_cell(&place.segments.join(" ")),
+                );
+                for met in &place.first_met {
+                    out.push(',');
+                    if let Some(ms) = met {
+                        out.push_str(&parcours_events::format_timestamp(*ms));
+                    }
+                }
+                out.push('\n');
+            }
+            RowFormat::Json => {
+                let _ = writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string(place).expect("a place serialises")
+                );
+            }
+        }
+    })
+    .with_context(|| format!("cannot analyse the store {}", args.data.display()))?;
+    emit(args.output.as_deref(), &out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A CSV cell, quoted when it must be.
+fn csv_cell(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
