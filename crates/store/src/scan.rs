@@ -410,3 +410,52 @@ pub fn traits_named(
     }
     Ok(found)
 }
+
+/// How a CRM finds a customer: a user id and an email address, when known.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Contact {
+    /// The first user id, in text order.
+    pub user_id: Option<String>,
+    /// The first email address, in text order.
+    pub email: Option<String>,
+}
+
+/// For every customer as it is now, its [`Contact`], for exports that a CRM joins on.
+pub fn contact_ids(root: &Path) -> Result<HashMap<u64, Contact>, StoreError> {
+    let merges = crate::merged_customers(root)?;
+    let db = crate::read_db(root)?;
+    let mut statement = db
+        .conn
+        .prepare("SELECT customer_id, kind, min(value) FROM identifiers WHERE kind IN (?1, ?2) GROUP BY customer_id, kind")
+        .map_err(db.error())?;
+    let rows = statement
+        .query_map(
+            [
+                parcours_events::IdKind::User.code(),
+                parcours_events::IdKind::Email.code(),
+            ],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)? as u64,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            },
+        )
+        .map_err(db.error())?;
+    let mut found: HashMap<u64, Contact> = HashMap::new();
+    for row in rows {
+        let (customer, kind, value) = row.map_err(db.error())?;
+        let customer = merges.get(&customer).copied().unwrap_or(customer);
+        let entry = found.entry(customer).or_default();
+        let slot = if kind == parcours_events::IdKind::User.code() {
+            &mut entry.user_id
+        } else {
+            &mut entry.email
+        };
+        if slot.as_ref().is_none_or(|v| &value < v) {
+            *slot = Some(value);
+        }
+    }
+    Ok(found)
+}

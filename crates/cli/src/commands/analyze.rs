@@ -196,7 +196,9 @@ pub fn customers(args: CustomersArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot read the store {}", args.data.display()))?;
     let mut out = String::new();
     if args.format == RowFormat::Csv {
-        let mut header = vec!["customer", "stage", "level", "persona", "segments"];
+        let mut header = vec![
+            "customer", "user_id", "email", "stage", "level", "persona", "segments",
+        ];
         let reached: Vec<String> = journey
             .stages
             .iter()
@@ -215,16 +217,23 @@ pub fn customers(args: CustomersArgs) -> anyhow::Result<ExitCode> {
                 .as_ref()
                 .is_none_or(|s| place.segments.contains(s))
     };
+    let contacts = parcours_store::scan::contact_ids(&args.data)
+        .with_context(|| format!("cannot read the store {}", args.data.display()))?;
     analyze(&model, &args.data, &options, |place| {
         if !keep(place) {
             return;
         }
+        let (user_id, email) = contacts
+            .get(&place.customer)
+            .map_or((None, None), |c| (c.user_id.as_deref(), c.email.as_deref()));
         match args.format {
             RowFormat::Csv => {
                 let _ = write!(
                     out,
-                    "{},{},{},{},{}",
+                    "{},{},{},{},{},{},{}",
                     place.customer,
+                    csv_cell(user_id.unwrap_or("")),
+                    csv_cell(email.unwrap_or("")),
                     csv_cell(place.stage.as_deref().unwrap_or("")),
                     place.level,
                     csv_cell(place.persona.as_deref().unwrap_or("")),
@@ -239,11 +248,10 @@ pub fn customers(args: CustomersArgs) -> anyhow::Result<ExitCode> {
                 out.push('\n');
             }
             RowFormat::Json => {
-                let _ = writeln!(
-                    out,
-                    "{}",
-                    serde_json::to_string(place).expect("a place serialises")
-                );
+                let mut row = serde_json::to_value(place).expect("a place serialises");
+                row["user_id"] = user_id.into();
+                row["email"] = email.into();
+                let _ = writeln!(out, "{row}");
             }
         }
     })
