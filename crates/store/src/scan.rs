@@ -198,6 +198,9 @@ struct Cursor {
     left_in_group: usize,
     batch: Batch,
     row: usize,
+    /// Decoding buffers, reused from batch to batch.
+    longs: Vec<i64>,
+    ints: Vec<i32>,
 }
 
 impl Cursor {
@@ -217,6 +220,8 @@ impl Cursor {
             left_in_group: 0,
             batch: Batch::default(),
             row: 0,
+            longs: Vec::new(),
+            ints: Vec::new(),
         };
         cursor.refill()?;
         Ok((!cursor.done()).then_some(cursor))
@@ -293,9 +298,10 @@ impl Cursor {
         for (column, reader) in &mut self.readers {
             match (reader, *column) {
                 (ColumnReader::Int64ColumnReader(reader), column) => {
-                    let mut values = Vec::with_capacity(want);
+                    let values = &mut self.longs;
+                    values.clear();
                     let (records, _, _) = reader
-                        .read_records(want, None, None, &mut values)
+                        .read_records(want, None, None, values)
                         .map_err(parquet_error(path))?;
                     if records != want {
                         return Err(short(column.name()));
@@ -305,18 +311,19 @@ impl Cursor {
                             self.batch.customer.extend(values.iter().map(|&v| v as u64))
                         }
                         Column::Key => self.batch.key.extend(values.iter().map(|&v| v as u64)),
-                        _ => self.batch.at.extend(values),
+                        _ => self.batch.at.extend_from_slice(values),
                     }
                 }
                 (ColumnReader::Int32ColumnReader(reader), column) => {
-                    let mut values = Vec::with_capacity(want);
+                    let values = &mut self.ints;
+                    values.clear();
                     let (records, _, _) = reader
-                        .read_records(want, None, None, &mut values)
+                        .read_records(want, None, None, values)
                         .map_err(parquet_error(path))?;
                     if records != want {
                         return Err(short(column.name()));
                     }
-                    self.batch.code.extend(values);
+                    self.batch.code.extend_from_slice(values);
                 }
                 (ColumnReader::ByteArrayColumnReader(reader), column) => {
                     levels.clear();
