@@ -12,6 +12,8 @@
 //! compared with a duration is read as seconds.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parcours_expr::{BinaryOp, Expr, ExprKind, Field, Func};
 use regex::Regex;
@@ -107,6 +109,8 @@ enum Node {
 /// A compiled condition.
 #[derive(Clone, Debug)]
 pub struct Cond {
+    /// Unique among the conditions of a process: keys the [`History`] cache.
+    id: u64,
     root: Node,
     /// History function bodies, by slot.
     calls: Vec<Option<Node>>,
@@ -135,7 +139,9 @@ enum Val<'a> {
 impl Cond {
     /// Compiles a checked expression.
     pub fn compile(expr: &Expr, names: &Names<'_>) -> Cond {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         let mut cond = Cond {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             root: Node::Lit(Lit::Bool(false)),
             calls: Vec::new(),
             reads_properties: false,
@@ -296,41 +302,60 @@ pub struct Scope<'a> {
     pub names: &'a Names<'a>,
 }
 
-/// Per-customer cache of history function results: for each slot, the indices of the
-/// events matching its condition. Reset between customers.
+/// Cache of history function results, shared by all the conditions evaluated on a customer:
+/// for each (condition, slot), the indices of the customer's events matching the function's
+/// condition. [`History::reset`] between customers; what an event code alone decides is
+/// kept across customers.
 #[derive(Default)]
 pub struct History {
-    slots: Vec<Option<Vec<u32>>>,
+    matches: HashMap<(u64, usize), Vec<u32>>,
+    /// Per (condition, slot), per event code: 0 not decided yet, 1 false, 2 true, 3 depends
+    /// on the event.
+    by_code: HashMap<(u64, usize), Vec<u8>>,
 }
 
 impl History {
     /// Forgets the previous customer.
     pub fn reset(&mut self) {
-        for slot in &mut self.slots {
-            *slot = None;
-        }
+        self.matches.clear();
     }
 
     fn matches<'h>(&'h mut self, slot: usize, cond: &Cond, at: &Scope<'_>) -> &'h [u32] {
-        if self.slots.len() <= slot {
-            self.slots.resize_with(slot + 1, || None);
-        }
-        if self.slots[slot].is_none() {
+        let key = (cond.id, slot);
+        if !self.matches.contains_key(&key) {
             let inner = cond.calls[slot].as_ref();
+            let decided = self
+                .by_code
+                .entry(key)
+                .or_insert_with(|| vec![0; at.catalog.len()]);
             let mut found = Vec::new();
             let mut nested = History::default();
-            for index in 0..at.events.len() {
+            for (index, event) in at.events.iter().enumerate() {
                 let hit = match inner {
                     None => true,
-                    Some(node) => truthy(&eval(node, cond, at, &mut nested, Some(index))),
+                    Some(node) => {
+                        let code = event.code as usize;
+                        if decided[code] == 0 {
+                            decided[code] = match tri(node, &at.catalog[code], None, at.names) {
+                                Some(false) => 1,
+                                Some(true) => 2,
+                                None => 3,
+                            };
+                        }
+                        match decided[code] {
+                            1 => false,
+                            2 => true,
+                            _ => truthy(&eval(node, cond, at, &mut nested, Some(index))),
+                        }
+                    }
                 };
                 if hit {
                     found.push(index as u32);
                 }
             }
-            self.slots[slot] = Some(found);
+            self.matches.insert(key, found);
         }
-        self.slots[slot].as_deref().expect("filled above")
+        &self.matches[&key]
     }
 }
 
@@ -677,5 +702,109 @@ fn compare(op: BinaryOp, l: &Val<'_>, r: &Val<'_>) -> bool {
         BinaryOp::Gt => ordering == Ordering::Greater,
         BinaryOp::Ge => ordering != Ordering::Less,
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn customer_cond(text: &str) -> Cond {
+        let scope = parcours_expr::Scope::customer(parcours_expr::Names::default());
+        let expr = parcours_expr::compile(text, &scope).unwrap_or_else(|e| panic!("{text}: {e:?}"));
+        Cond::compile(&expr, &NAMES)
+    }
+
+    const NAMES: Names<'static> = Names {
+        stages: &[],
+        personas: &[],
+        touchpoints: &[],
+        touchpoint_channels: &[],
+    };
+
+    #[test]
+    fn conditions_sharing_a_history_keep_their_own_counts() {
+        let catalog = vec![
+            CodeInfo {
+                kind: "track".into(),
+                name: "coupon_applied".into(),
+            },
+            CodeInfo {
+                kind: "track".into(),
+                name: "email_opened".into(),
+            },
+        ];
+        let event = |at, code| EventView {
+            at,
+            code,
+            properties: None,
+            context: None,
+            touchpoint: None,
+        };
+        let events = [event(0, 1), event(10, 1), event(20, 0)];
+        let scope = Scope {
+            catalog: &catalog,
+            events: &events,
+            customer: CustomerState::default(),
+            now: 20,
+            names: &NAMES,
+        };
+        let coupons = customer_cond(r#"count(event == "coupon_applied") == 1"#);
+        let opens = customer_cond(r#"count(event == "email_opened") == 2"#);
+        let recent = customer_cond(r#"count(event == "email_opened", 10s) == 2"#);
+        let mut history = History::default();
+        assert!(coupons.on_customer(&scope, &mut history));
+        assert!(opens.on_customer(&scope, &mut history));
+        assert!(recent.on_customer(&scope, &mut history));
+        // Decided by code on the first customer, still right on the next one.
+        history.reset();
+        let events = [event(5, 0), event(6, 0)];
+        let scope = Scope {
+            events: &events,
+            ..scope
+        };
+        assert!(!coupons.on_customer(&scope, &mut history));
+        assert!(!opens.on_customer(&scope, &mut history));
+    }
+
+    #[test]
+    fn missing_properties_compare_false_except_negations() {
+        let catalog = vec![CodeInfo {
+            kind: "track".into(),
+            name: "survey_answered".into(),
+        }];
+        let events = [EventView {
+            at: 0,
+            code: 0,
+            properties: Some(r#"{"score":"9","plan":{"name":"pro"}}"#),
+            context: None,
+            touchpoint: None,
+        }];
+        let scope = Scope {
+            catalog: &catalog,
+            events: &events,
+            customer: CustomerState::default(),
+            now: 0,
+            names: &NAMES,
+        };
+        let event_cond = |text: &str| {
+            let scope = parcours_expr::Scope::event(parcours_expr::Names::default());
+            Cond::compile(&parcours_expr::compile(text, &scope).unwrap(), &NAMES)
+        };
+        let mut history = History::default();
+        for (text, expected) in [
+            ("prop.score >= 9", true),
+            (r#"prop.plan.name == "pro""#, true),
+            (r#"prop.missing == "x""#, false),
+            (r#"prop.missing != "x""#, true),
+            (r#"prop.missing not in ["x"]"#, true),
+            ("prop.missing > 3", false),
+        ] {
+            assert_eq!(
+                event_cond(text).on_event(&scope, &mut history, 0),
+                expected,
+                "{text}"
+            );
+        }
     }
 }
