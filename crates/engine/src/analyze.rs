@@ -254,7 +254,7 @@ pub struct Report {
     pub schema: u32,
     /// Journey id.
     pub journey: String,
-    /// Analysed period (ISO dates or times), as asked.
+    /// Analysed period, as asked.
     pub period: Period,
     /// Customers with at least one event in the period.
     pub customers: u64,

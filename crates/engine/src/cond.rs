@@ -101,7 +101,6 @@ enum Node {
     Call {
         func: Func,
         slot: usize,
-        inner: Option<Box<Node>>,
         within: Option<i64>,
     },
 }
@@ -245,11 +244,10 @@ impl Cond {
                     ExprKind::Duration(d) => Some(d.as_secs() as i64 * 1000),
                     _ => None,
                 });
-                self.calls[slot] = inner.clone();
+                self.calls[slot] = inner;
                 Node::Call {
                     func: *func,
                     slot,
-                    inner: inner.map(Box::new),
                     within,
                 }
             }
@@ -541,20 +539,8 @@ fn eval<'a>(
             _ => Val::Bool(false),
         },
         Node::Call {
-            func,
-            slot,
-            inner,
-            within,
-        } => call(
-            *func,
-            *slot,
-            inner.is_some(),
-            *within,
-            cond,
-            at,
-            history,
-            index,
-        ),
+            func, slot, within, ..
+        } => call(*func, *slot, *within, cond, at, history, index),
     }
 }
 
@@ -575,7 +561,6 @@ impl Val<'_> {
 fn call<'a>(
     func: Func,
     slot: usize,
-    has_inner: bool,
     within: Option<i64>,
     cond: &Cond,
     at: &Scope<'a>,
@@ -606,7 +591,6 @@ fn call<'a>(
                 Func::LastSeen => {
                     // The latest matching event before this one.
                     let before = matches.partition_point(|&j| j < i);
-                    let _ = has_inner;
                     match before.checked_sub(1) {
                         Some(k) => Val::Dur(now - time(matches[k])),
                         None => Val::Missing,
