@@ -23,6 +23,19 @@ pub enum OutputFormat {
     Json,
 }
 
+/// How `parcours analyze` writes its report.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Aligned tables for the terminal.
+    #[default]
+    #[value(alias = "text")]
+    Table,
+    /// JSON (docs/report-schema.md).
+    Json,
+    /// One self-contained HTML page: map with live numbers, charts, opportunities.
+    Html,
+}
+
 /// How rows are exported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum RowFormat {
@@ -147,9 +160,13 @@ pub enum Command {
         /// Only events before this date or time.
         #[arg(long)]
         to: Option<String>,
-        /// Output: a table for people, or JSON (docs/report-schema.md).
+        /// Split every result by persona, segment, channel, prop.NAME, trait.NAME or
+        /// context.PATH.
+        #[arg(long, value_name = "ATTRIBUTE")]
+        by: Option<String>,
+        /// Output: tables, JSON (docs/report-schema.md) or a self-contained HTML report.
         #[arg(long, value_enum, default_value_t)]
-        format: OutputFormat,
+        format: ReportFormat,
         /// Write to this file instead of standard output.
         #[arg(long, short)]
         output: Option<PathBuf>,

@@ -445,12 +445,12 @@ fn json_val(value: Option<&Json>) -> Val<'_> {
 }
 
 /// Looks a dotted path up: the whole path as one key first, then nested objects.
-fn lookup<'j>(object: &'j Json, path: &str) -> Option<&'j Json> {
+pub fn json_path<'j>(object: &'j Json, path: &str) -> Option<&'j Json> {
     if let Some(found) = object.get(path) {
         return Some(found);
     }
     let (head, rest) = path.split_once('.')?;
-    lookup(object.get(head)?, rest)
+    json_path(object.get(head)?, rest)
 }
 
 fn eval<'a>(
@@ -492,7 +492,7 @@ fn eval<'a>(
                 return Val::Missing;
             };
             match serde_json::from_str::<Json>(text) {
-                Ok(json) => match json_val(lookup(&json, path)) {
+                Ok(json) => match json_val(json_path(&json, path)) {
                     Val::Str(s) => Val::Str(Cow::Owned(s.into_owned())),
                     Val::Missing => Val::Missing,
                     Val::Bool(b) => Val::Bool(b),
@@ -507,7 +507,7 @@ fn eval<'a>(
                 Some(value) => json_val(Some(value)),
                 None => {
                     let (head, rest) = path.split_once('.').unwrap_or((path, ""));
-                    json_val(traits.get(head).and_then(|v| lookup(v, rest)))
+                    json_val(traits.get(head).and_then(|v| json_path(v, rest)))
                 }
             },
             None => Val::Missing,

@@ -7,5 +7,13 @@
 //! through `parcours-store` and never writes it.
 
 pub mod analyze;
+pub mod breakdown;
+pub mod calendar;
 pub mod cond;
 pub mod funnel;
+pub mod kpi;
+pub mod opportunity;
+pub mod paths;
+pub mod report;
+pub mod stats;
+mod tally;

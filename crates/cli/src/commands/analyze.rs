@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use parcours_engine::analyze::{CustomerPlace, Model, Options, Report, analyze};
+use parcours_engine::analyze::{CustomerPlace, Model, Options, analyze};
+use parcours_engine::report::Report;
 use parcours_journey::Journey;
 
-use crate::cli::{OutputFormat, RowFormat};
+use crate::cli::{ReportFormat, RowFormat};
 use crate::output::{plural, print_report, write_atomically};
 
 pub struct Args {
@@ -16,7 +17,8 @@ pub struct Args {
     pub data: PathBuf,
     pub from: Option<String>,
     pub to: Option<String>,
-    pub format: OutputFormat,
+    pub by: Option<String>,
+    pub format: ReportFormat,
     pub output: Option<PathBuf>,
 }
 
@@ -71,17 +73,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let Some(journey) = journey(&args.journey)? else {
         return Ok(ExitCode::FAILURE);
     };
+    let by = match &args.by {
+        Some(text) => Some(text.parse().map_err(|e| anyhow::anyhow!("--by: {e}"))?),
+        None => None,
+    };
     let options = Options {
         from: parse_time("from", args.from.as_deref())?,
         to: parse_time("to", args.to.as_deref())?,
+        by,
     };
     let model = Model::new(&journey, &args.data)
         .with_context(|| format!("cannot read the store {}", args.data.display()))?;
     let report = analyze(&model, &args.data, &options, |_| {})
         .with_context(|| format!("cannot analyse the store {}", args.data.display()))?;
     let text = match args.format {
-        OutputFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
-        OutputFormat::Text => table(&journey, &report),
+        ReportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
+        ReportFormat::Table => table(&journey, &report),
+        ReportFormat::Html => serde_json::to_string(&report)?,
     };
     emit(args.output.as_deref(), &text)?;
     Ok(ExitCode::SUCCESS)
@@ -195,6 +203,7 @@ pub fn customers(args: CustomersArgs) -> anyhow::Result<ExitCode> {
     let options = Options {
         from: parse_time("from", args.from.as_deref())?,
         to: parse_time("to", args.to.as_deref())?,
+        by: None,
     };
     let model = Model::new(&journey, &args.data)
         .with_context(|| format!("cannot read the store {}", args.data.display()))?;

@@ -66,6 +66,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             data,
             from,
             to,
+            by,
             format,
             output,
         } => analyze::run(analyze::Args {
@@ -73,6 +74,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             data: data.path,
             from,
             to,
+            by,
             format,
             output,
         }),

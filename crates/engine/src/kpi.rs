@@ -1,0 +1,480 @@
+//! KPIs: each journey indicator compiled to conditions, measured customer by customer into
+//! weekly cells, then turned into a value, a gap to its target and a direction of travel.
+
+use parcours_journey::{Direction, Kpi, Measure, Unit};
+use serde::Serialize;
+
+use crate::cond::{CodeInfo, Cond, History, Names, Scope, json_path};
+use crate::funnel::Millis;
+use crate::stats::{Moments, Proportion, quantile};
+
+/// Sessions end after this long without an activity event.
+pub const SESSION_GAP: Millis = 30 * 60 * 1000;
+
+/// How a KPI is computed, with its compiled conditions.
+#[derive(Debug)]
+pub(crate) enum Plan {
+    EventRatio {
+        numerator: usize,
+        denominator: usize,
+    },
+    CustomerRatio {
+        numerator: Cond,
+        denominator: Cond,
+    },
+    Count {
+        events: usize,
+    },
+    PerCustomer {
+        events: usize,
+    },
+    Mean {
+        events: usize,
+        property: String,
+    },
+    Nps {
+        events: usize,
+        property: String,
+    },
+    TimeSpent {
+        events: usize,
+    },
+    StageConversion,
+}
+
+/// One KPI ready to measure.
+#[derive(Debug)]
+pub(crate) struct CompiledKpi {
+    pub stage: usize,
+    pub plan: Plan,
+}
+
+/// The event conditions of all KPIs, each decided once per event code where it can be.
+#[derive(Debug, Default)]
+pub(crate) struct EventConds {
+    pub conds: Vec<Cond>,
+    /// Per condition, per catalogue entry: the decision from the code alone.
+    pub by_code: Vec<Vec<Option<bool>>>,
+}
+
+impl EventConds {
+    fn add(&mut self, cond: Cond) -> usize {
+        self.conds.push(cond);
+        self.conds.len() - 1
+    }
+
+    /// Decides every condition per event code.
+    pub fn decide(
+        &mut self,
+        catalog: &[CodeInfo],
+        touchpoint_by_code: &[Option<Option<u16>>],
+        names: &Names<'_>,
+    ) {
+        self.by_code = self
+            .conds
+            .iter()
+            .map(|cond| {
+                catalog
+                    .iter()
+                    .zip(touchpoint_by_code)
+                    .map(|(info, &tp)| cond.on_code(info, tp, names))
+                    .collect()
+            })
+            .collect();
+    }
+}
+
+/// Compiles the journey's KPIs; event conditions go to `events`.
+pub(crate) fn compile(
+    kpis: &[Kpi],
+    stage_index: impl Fn(&str) -> usize,
+    names: &Names<'_>,
+    events: &mut EventConds,
+) -> Vec<CompiledKpi> {
+    let mut add = |c: &parcours_journey::Condition| events.add(Cond::compile(&c.expr, names));
+    kpis.iter()
+        .map(|kpi| {
+            let plan = match &kpi.measure {
+                Measure::EventRatio {
+                    numerator,
+                    denominator,
+                } => Plan::EventRatio {
+                    numerator: add(numerator),
+                    denominator: add(denominator),
+                },
+                Measure::CustomerRatio {
+                    numerator,
+                    denominator,
+                } => Plan::CustomerRatio {
+                    numerator: Cond::compile(&numerator.expr, names),
+                    denominator: Cond::compile(&denominator.expr, names),
+                },
+                Measure::Count { events } => Plan::Count {
+                    events: add(events),
+                },
+                Measure::PerCustomer { events } => Plan::PerCustomer {
+                    events: add(events),
+                },
+                Measure::Mean { events, property } => Plan::Mean {
+                    events: add(events),
+                    property: property.clone(),
+                },
+                Measure::Nps { events, property } => Plan::Nps {
+                    events: add(events),
+                    property: property.clone(),
+                },
+                Measure::TimeSpent { events } => Plan::TimeSpent {
+                    events: add(events),
+                },
+                Measure::StageConversion => Plan::StageConversion,
+            };
+            CompiledKpi {
+                stage: stage_index(&kpi.stage),
+                plan,
+            }
+        })
+        .collect()
+}
+
+/// What one customer adds to one KPI in one week.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Delta {
+    pub week: u16,
+    pub num: f64,
+    pub den: f64,
+    pub squares: f64,
+    /// A session length in seconds (time spent).
+    pub session: Option<u32>,
+}
+
+/// A KPI's running sums over some customers and weeks.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Cell {
+    pub num: f64,
+    pub den: f64,
+    pub squares: f64,
+    pub sessions: Vec<u32>,
+}
+
+impl Cell {
+    pub fn add(&mut self, delta: &Delta) {
+        self.num += delta.num;
+        self.den += delta.den;
+        self.squares += delta.squares;
+        if let Some(s) = delta.session {
+            self.sessions.push(s);
+        }
+    }
+
+    pub fn merge(&mut self, other: &Cell) {
+        self.num += other.num;
+        self.den += other.den;
+        self.squares += other.squares;
+        self.sessions.extend_from_slice(&other.sessions);
+    }
+
+    pub fn proportion(&self) -> Proportion {
+        Proportion {
+            hits: self.num,
+            trials: self.den,
+        }
+    }
+
+    pub fn moments(&self) -> Moments {
+        Moments {
+            n: self.den,
+            sum: self.num,
+            squares: self.squares,
+        }
+    }
+}
+
+/// Per-event matches of the KPI event conditions for one customer: `matched[cond]` holds the
+/// indices of the matching events.
+pub(crate) fn match_events(
+    conds: &EventConds,
+    scope: &Scope<'_>,
+    history: &mut History,
+    matched: &mut [Vec<u32>],
+) {
+    for list in matched.iter_mut() {
+        list.clear();
+    }
+    for (i, event) in scope.events.iter().enumerate() {
+        let code = event.code as usize;
+        for (c, cond) in conds.conds.iter().enumerate() {
+            let hit = match conds.by_code[c].get(code).copied().flatten() {
+                Some(decided) => decided,
+                None => cond.on_event(scope, history, i),
+            };
+            if hit {
+                matched[c].push(i as u32);
+            }
+        }
+    }
+}
+
+/// Everything a KPI needs to know about one customer.
+pub(crate) struct CustomerKpiInput<'a, 'b> {
+    pub scope: &'a Scope<'b>,
+    pub matched: &'a [Vec<u32>],
+    /// When the customer first met each stage (any order).
+    pub first_met: &'a [Option<Millis>],
+    pub week_of: &'a dyn Fn(Millis) -> u16,
+}
+
+/// Adds one customer's contributions to `kpi` into `out`.
+pub(crate) fn contribute(
+    kpi: &CompiledKpi,
+    input: &CustomerKpiInput<'_, '_>,
+    history: &mut History,
+    out: &mut Vec<Delta>,
+) {
+    let events = input.scope.events;
+    let week = |i: u32| (input.week_of)(events[i as usize].at);
+    let one = |week: u16, num: f64, den: f64| Delta {
+        week,
+        num,
+        den,
+        ..Delta::default()
+    };
+    match &kpi.plan {
+        Plan::EventRatio {
+            numerator,
+            denominator,
+        } => {
+            for &i in &input.matched[*numerator] {
+                out.push(one(week(i), 1.0, 0.0));
+            }
+            for &i in &input.matched[*denominator] {
+                out.push(one(week(i), 0.0, 1.0));
+            }
+        }
+        Plan::CustomerRatio {
+            numerator,
+            denominator,
+        } => {
+            if denominator.on_customer(input.scope, history) {
+                let last = events.last().map_or(0, |e| (input.week_of)(e.at));
+                let hit = numerator.on_customer(input.scope, history);
+                out.push(one(last, if hit { 1.0 } else { 0.0 }, 1.0));
+            }
+        }
+        Plan::Count { events: c } => {
+            for &i in &input.matched[*c] {
+                out.push(one(week(i), 1.0, 0.0));
+            }
+        }
+        Plan::PerCustomer { events: c } => {
+            if let Some(entered) = input.first_met.get(kpi.stage).copied().flatten() {
+                let w = (input.week_of)(entered);
+                let n = input.matched[*c].len() as f64;
+                out.push(one(w, n, 1.0));
+            }
+        }
+        Plan::Mean {
+            events: c,
+            property,
+        } => {
+            for &i in &input.matched[*c] {
+                if let Some(v) = number_property(events[i as usize].properties, property) {
+                    out.push(Delta {
+                        week: week(i),
+                        num: v,
+                        den: 1.0,
+                        squares: v * v,
+                        session: None,
+                    });
+                }
+            }
+        }
+        Plan::Nps {
+            events: c,
+            property,
+        } => {
+            // The latest answer counts.
+            let latest = input.matched[*c].iter().rev().find_map(|&i| {
+                number_property(events[i as usize].properties, property).map(|v| (i, v))
+            });
+            if let Some((i, score)) = latest {
+                let signed = if score >= 9.0 {
+                    1.0
+                } else if score <= 6.0 {
+                    -1.0
+                } else {
+                    0.0
+                };
+                out.push(Delta {
+                    week: week(i),
+                    num: signed,
+                    den: 1.0,
+                    squares: signed * signed,
+                    session: None,
+                });
+            }
+        }
+        Plan::TimeSpent { events: c } => {
+            let mut session: Option<(Millis, Millis)> = None;
+            let close = |start: Millis, end: Millis, out: &mut Vec<Delta>| {
+                out.push(Delta {
+                    week: (input.week_of)(start),
+                    session: Some(((end - start) / 1000).clamp(0, u32::MAX as i64) as u32),
+                    ..Delta::default()
+                });
+            };
+            for &i in &input.matched[*c] {
+                let at = events[i as usize].at;
+                session = match session {
+                    Some((start, last)) if at - last <= SESSION_GAP => Some((start, at)),
+                    Some((start, last)) => {
+                        close(start, last, out);
+                        Some((at, at))
+                    }
+                    None => Some((at, at)),
+                };
+            }
+            if let Some((start, last)) = session {
+                close(start, last, out);
+            }
+        }
+        Plan::StageConversion => {}
+    }
+}
+
+/// A number read from a property (numbers and numeric texts).
+pub(crate) fn number_property(properties: Option<&str>, path: &str) -> Option<f64> {
+    let json: serde_json::Value = serde_json::from_str(properties?).ok()?;
+    match json_path(&json, path)? {
+        serde_json::Value::Number(n) => n.as_f64(),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// The value of a KPI over the cell.
+pub(crate) fn value(plan: &Plan, cell: &Cell, weeks: usize) -> Option<f64> {
+    let ratio = |n: f64, d: f64| (d > 0.0).then(|| n / d);
+    match plan {
+        Plan::EventRatio { .. }
+        | Plan::CustomerRatio { .. }
+        | Plan::PerCustomer { .. }
+        | Plan::Mean { .. }
+        | Plan::StageConversion => ratio(cell.num, cell.den),
+        Plan::Count { .. } => {
+            // Over several weeks, a weekly rate makes windows of different lengths comparable;
+            // the whole period keeps the plain count.
+            let _ = weeks;
+            Some(cell.num)
+        }
+        Plan::Nps { .. } => ratio(cell.num * 100.0, cell.den),
+        Plan::TimeSpent { .. } => {
+            let mut sessions = cell.sessions.clone();
+            sessions.sort_unstable();
+            quantile(&sessions, 0.5).map(f64::from)
+        }
+    }
+}
+
+/// A KPI's result.
+#[derive(Clone, Debug, Serialize)]
+pub struct KpiResult {
+    /// KPI id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// The built-in it derives from.
+    pub builtin: Option<&'static str>,
+    /// How the value reads.
+    pub unit: Unit,
+    /// Whether higher or lower is better.
+    pub direction: Direction,
+    /// Value over the period (`null` without data).
+    pub value: Option<f64>,
+    /// Target from the journey file.
+    pub target: Option<f64>,
+    /// `value - target`.
+    pub gap: Option<f64>,
+    /// Whether the value meets the target.
+    pub on_target: Option<bool>,
+    /// Value over the last four weeks (counts: per week).
+    pub recent: Option<f64>,
+    /// Value over the four weeks before (counts: per week).
+    pub previous: Option<f64>,
+    /// True when `recent` is closer to the target than `previous` (better, without a
+    /// target).
+    pub improving: Option<bool>,
+    /// What the value is computed over: events, customers, answers or sessions.
+    pub samples: f64,
+}
+
+/// Builds a KPI's result from its whole-period cell and, when known, its weekly cells
+/// (`weekly` empty for breakdown groups).
+pub(crate) fn result(kpi: &Kpi, plan: &Plan, total: &Cell, weekly: &[Cell]) -> KpiResult {
+    let value = value(plan, total, weekly.len().max(1));
+    let gap = match (value, kpi.target) {
+        (Some(v), Some(t)) => Some(v - t),
+        _ => None,
+    };
+    let on_target = gap.map(|g| match kpi.direction {
+        Direction::Higher => g >= 0.0,
+        Direction::Lower => g <= 0.0,
+    });
+    let (recent, previous) = recent_and_previous(plan, weekly);
+    let improving = match (recent, previous) {
+        (Some(r), Some(p)) => Some(match kpi.target {
+            Some(t) => (r - t).abs() < (p - t).abs(),
+            None => match kpi.direction {
+                Direction::Higher => r > p,
+                Direction::Lower => r < p,
+            },
+        }),
+        _ => None,
+    };
+    let samples = match plan {
+        Plan::TimeSpent { .. } => total.sessions.len() as f64,
+        Plan::Count { .. } => total.num,
+        _ => total.den,
+    };
+    KpiResult {
+        id: kpi.id.clone(),
+        name: kpi.name.clone(),
+        builtin: kpi.builtin.map(|b| b.name()),
+        unit: kpi.unit,
+        direction: kpi.direction,
+        value,
+        target: kpi.target,
+        gap,
+        on_target,
+        recent,
+        previous,
+        improving,
+        samples,
+    }
+}
+
+/// Weeks compared to tell whether a KPI improves.
+pub const TREND_WEEKS: usize = 4;
+
+/// The value over the last [`TREND_WEEKS`] weeks and over the ones before (halves of the
+/// period when it is shorter than twice that).
+fn recent_and_previous(plan: &Plan, weekly: &[Cell]) -> (Option<f64>, Option<f64>) {
+    let n = weekly.len();
+    if n < 2 {
+        return (None, None);
+    }
+    let span = TREND_WEEKS.min(n / 2);
+    let sum = |cells: &[Cell]| {
+        let mut total = Cell::default();
+        for c in cells {
+            total.merge(c);
+        }
+        total
+    };
+    let recent = sum(&weekly[n - span..]);
+    let previous = sum(&weekly[n - 2 * span..n - span]);
+    let read = |cell: &Cell| match plan {
+        Plan::Count { .. } => Some(cell.num / span as f64),
+        _ => value(plan, cell, span),
+    };
+    (read(&recent), read(&previous))
+}

@@ -1,0 +1,212 @@
+//! Touchpoint paths: how customers move from touchpoint to touchpoint.
+//!
+//! A customer's path is the sequence of touchpoints of their events, repeats collapsed
+//! (`site, site, panier` is `site → panier`). Transitions count every consecutive pair;
+//! flows count the first [`FLOW_STEPS`] steps by position, for a Sankey diagram; a loop is
+//! a back-and-forth `A → B → A → B` somewhere in the path.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+/// Steps of a path drawn in the Sankey diagram.
+pub const FLOW_STEPS: usize = 5;
+
+/// Path counts over all customers.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PathCounts {
+    pub transitions: HashMap<(u16, u16), u64>,
+    /// (step, from, to) → customers; step 0 goes from the first touchpoint to the second.
+    pub flows: HashMap<(u8, u16, u16), u64>,
+    /// Customers whose path starts with each touchpoint.
+    pub starts: HashMap<u16, u64>,
+    /// Per unordered pair of touchpoints: customers looping on it, by funnel level.
+    pub loops: HashMap<(u16, u16), Vec<u64>>,
+}
+
+impl PathCounts {
+    /// Adds one customer's collapsed path; `level` is their funnel level.
+    pub fn add(&mut self, path: &[u16], level: u16, stages: usize) {
+        if let Some(&first) = path.first() {
+            *self.starts.entry(first).or_default() += 1;
+        }
+        for (step, pair) in path.windows(2).enumerate() {
+            *self.transitions.entry((pair[0], pair[1])).or_default() += 1;
+            if step + 1 < FLOW_STEPS {
+                *self
+                    .flows
+                    .entry((step as u8, pair[0], pair[1]))
+                    .or_default() += 1;
+            }
+        }
+        let mut looped: Vec<(u16, u16)> = Vec::new();
+        for w in path.windows(4) {
+            if w[0] == w[2] && w[1] == w[3] {
+                let pair = (w[0].min(w[1]), w[0].max(w[1]));
+                if !looped.contains(&pair) {
+                    looped.push(pair);
+                }
+            }
+        }
+        for pair in looped {
+            let levels = self
+                .loops
+                .entry(pair)
+                .or_insert_with(|| vec![0; stages + 1]);
+            levels[level as usize] += 1;
+        }
+    }
+}
+
+/// Collapses repeats: the path of a customer's event touchpoints.
+pub(crate) fn collapse(touchpoints: impl Iterator<Item = Option<u16>>, out: &mut Vec<u16>) {
+    out.clear();
+    for tp in touchpoints.flatten() {
+        if out.last() != Some(&tp) {
+            out.push(tp);
+        }
+    }
+}
+
+/// Customers moving from one touchpoint to another.
+#[derive(Clone, Debug, Serialize)]
+pub struct Transition {
+    /// Touchpoint id left.
+    pub from: String,
+    /// Touchpoint id reached.
+    pub to: String,
+    /// How many times (a customer may count more than once).
+    pub count: u64,
+}
+
+/// One link of the Sankey diagram.
+#[derive(Clone, Debug, Serialize)]
+pub struct Flow {
+    /// Position of `from` in the path, from 1.
+    pub step: u8,
+    /// Touchpoint id at `step`.
+    pub from: String,
+    /// Touchpoint id at `step + 1`.
+    pub to: String,
+    /// Customers.
+    pub customers: u64,
+}
+
+/// A touchpoint and how many customers.
+#[derive(Clone, Debug, Serialize)]
+pub struct TouchpointCount {
+    /// Touchpoint id.
+    pub touchpoint: String,
+    /// Customers.
+    pub customers: u64,
+}
+
+/// Touchpoint paths in the report.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Paths {
+    /// Where paths start.
+    pub starts: Vec<TouchpointCount>,
+    /// Every touchpoint-to-touchpoint transition, most frequent first.
+    pub transitions: Vec<Transition>,
+    /// The first steps of paths by position, for a Sankey diagram.
+    pub flows: Vec<Flow>,
+}
+
+impl PathCounts {
+    /// The report's view; `flows` keeps links of at least `min_flow` customers.
+    pub fn to_paths(&self, ids: &[String], min_flow: u64) -> Paths {
+        let id = |t: u16| ids[t as usize].clone();
+        let mut starts: Vec<TouchpointCount> = self
+            .starts
+            .iter()
+            .map(|(&t, &n)| TouchpointCount {
+                touchpoint: id(t),
+                customers: n,
+            })
+            .collect();
+        starts.sort_by(|a, b| {
+            b.customers
+                .cmp(&a.customers)
+                .then(a.touchpoint.cmp(&b.touchpoint))
+        });
+        let mut transitions: Vec<Transition> = self
+            .transitions
+            .iter()
+            .map(|(&(f, t), &n)| Transition {
+                from: id(f),
+                to: id(t),
+                count: n,
+            })
+            .collect();
+        transitions.sort_by(|a, b| {
+            b.count
+                .cmp(&a.count)
+                .then_with(|| (&a.from, &a.to).cmp(&(&b.from, &b.to)))
+        });
+        let mut flows: Vec<Flow> = self
+            .flows
+            .iter()
+            .filter(|(_, n)| **n >= min_flow)
+            .map(|(&(s, f, t), &n)| Flow {
+                step: s + 1,
+                from: id(f),
+                to: id(t),
+                customers: n,
+            })
+            .collect();
+        flows.sort_by(|a, b| {
+            (a.step, std::cmp::Reverse(a.customers), &a.from, &a.to).cmp(&(
+                b.step,
+                std::cmp::Reverse(b.customers),
+                &b.from,
+                &b.to,
+            ))
+        });
+        Paths {
+            starts,
+            transitions,
+            flows,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeats_collapse_and_loops_count_once() {
+        let mut path = Vec::new();
+        collapse(
+            [
+                Some(1),
+                Some(1),
+                None,
+                Some(2),
+                Some(1),
+                Some(2),
+                Some(1),
+                Some(3),
+            ]
+            .into_iter(),
+            &mut path,
+        );
+        assert_eq!(path, [1, 2, 1, 2, 1, 3]);
+        let mut counts = PathCounts::default();
+        counts.add(&path, 2, 3);
+        assert_eq!(counts.transitions[&(1, 2)], 2);
+        assert_eq!(counts.transitions[&(2, 1)], 2);
+        assert_eq!(counts.transitions[&(1, 3)], 1);
+        assert_eq!(counts.loops[&(1, 2)], vec![0, 0, 1, 0]);
+        assert_eq!(counts.loops.len(), 1);
+        assert_eq!(counts.flows[&(0, 1, 2)], 1);
+        assert_eq!(counts.flows.len(), 4);
+    }
+
+    #[test]
+    fn one_back_and_forth_is_not_a_loop() {
+        let mut counts = PathCounts::default();
+        counts.add(&[1, 2, 1, 3], 1, 2);
+        assert!(counts.loops.is_empty());
+    }
+}

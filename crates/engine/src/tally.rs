@@ -1,0 +1,196 @@
+//! Running counts over a group of customers, and the weekly cohorts behind trends and
+//! conversion drops.
+
+use std::collections::HashMap;
+
+use crate::funnel::{Millis, Placement};
+use crate::kpi::{Cell, Delta};
+
+/// What the tallies need to know about one placed customer.
+pub(crate) struct Facts<'a> {
+    pub placement: &'a Placement,
+    /// Time of the customer's first event in the period.
+    pub first_event: Millis,
+    /// Per KPI, this customer's contributions.
+    pub kpis: &'a [Vec<Delta>],
+    /// The customer's last touchpoint.
+    pub last_touchpoint: Option<u16>,
+    /// Per stage reached, the touchpoints used while in it (until the next stage).
+    pub touchpoints_in_stage: &'a [Vec<u16>],
+}
+
+/// Stage counts, step times, exits and KPI sums over a group of customers.
+#[derive(Clone, Debug)]
+pub(crate) struct Tally {
+    pub customers: u64,
+    pub reached: Vec<u64>,
+    pub current: Vec<u64>,
+    pub step_times: Vec<Vec<Millis>>,
+    /// Per stage: last touchpoints of customers whose level stopped there.
+    pub exits: Vec<HashMap<u16, u64>>,
+    /// Per stage: customers who used each touchpoint while in it.
+    pub visits: Vec<HashMap<u16, u64>>,
+    /// Per KPI, per week (one cell when not weekly).
+    pub kpis: Vec<Vec<Cell>>,
+}
+
+impl Tally {
+    pub fn new(stages: usize, kpis: usize, weeks: usize) -> Tally {
+        Tally {
+            customers: 0,
+            reached: vec![0; stages],
+            current: vec![0; stages],
+            step_times: vec![Vec::new(); stages],
+            exits: vec![HashMap::new(); stages],
+            visits: vec![HashMap::new(); stages],
+            kpis: vec![vec![Cell::default(); weeks.max(1)]; kpis],
+        }
+    }
+
+    pub fn add(&mut self, facts: &Facts<'_>) {
+        let stages = self.reached.len();
+        let placement = facts.placement;
+        self.customers += 1;
+        let level = placement.level as usize;
+        for s in 0..level {
+            self.reached[s] += 1;
+            if let Some(t) = placement.step_time[s] {
+                self.step_times[s].push(t);
+            }
+            for &tp in &facts.touchpoints_in_stage[s] {
+                *self.visits[s].entry(tp).or_default() += 1;
+            }
+        }
+        if let Some(f) = placement.furthest {
+            self.current[f as usize] += 1;
+        }
+        if level > 0
+            && level < stages
+            && let Some(tp) = facts.last_touchpoint
+            && facts.touchpoints_in_stage[level - 1].contains(&tp)
+        {
+            *self.exits[level - 1].entry(tp).or_default() += 1;
+        }
+        let weekly = self.kpis.first().is_some_and(|w| w.len() > 1);
+        for (cells, deltas) in self.kpis.iter_mut().zip(facts.kpis) {
+            for delta in deltas {
+                let w = if weekly { delta.week as usize } else { 0 };
+                let last = cells.len() - 1;
+                cells[w.min(last)].add(delta);
+            }
+        }
+    }
+
+    /// The KPI's cell over all weeks.
+    pub fn kpi_total(&self, kpi: usize) -> Cell {
+        let mut total = Cell::default();
+        for cell in &self.kpis[kpi] {
+            total.merge(cell);
+        }
+        total
+    }
+}
+
+/// Upper bounds (seconds) of the delay buckets of [`Cohorts`]; the last bucket is open.
+pub const DELAY_BOUNDS: [i64; 10] = [
+    60,
+    600,
+    3_600,
+    6 * 3_600,
+    86_400,
+    3 * 86_400,
+    7 * 86_400,
+    14 * 86_400,
+    30 * 86_400,
+    60 * 86_400,
+];
+const BUCKETS: usize = DELAY_BOUNDS.len() + 1;
+
+/// The bucket of a delay in milliseconds.
+pub fn delay_bucket(delay: Millis) -> usize {
+    DELAY_BOUNDS.partition_point(|&b| b * 1000 < delay)
+}
+
+/// Weekly cohorts per stage: for stage `s`, the customers who reached the stage before it
+/// (for the first stage: who had their first event) in week `w`, how many then reached `s`
+/// and after how long; and who reached `s` in week `w`.
+#[derive(Clone, Debug)]
+pub(crate) struct Cohorts {
+    pub stages: usize,
+    pub weeks: usize,
+    entered: Vec<u64>,
+    delays: Vec<u64>,
+    reached: Vec<u64>,
+}
+
+impl Cohorts {
+    pub fn new(stages: usize, weeks: usize) -> Cohorts {
+        let weeks = weeks.max(1);
+        Cohorts {
+            stages,
+            weeks,
+            entered: vec![0; stages * weeks],
+            delays: vec![0; stages * weeks * BUCKETS],
+            reached: vec![0; stages * weeks],
+        }
+    }
+
+    pub fn add(&mut self, facts: &Facts<'_>, week_of: &dyn Fn(Millis) -> usize) {
+        let at = &facts.placement.reached_at;
+        for s in 0..self.stages {
+            let before = if s == 0 {
+                Some(facts.first_event)
+            } else {
+                at[s - 1]
+            };
+            let Some(before) = before else { break };
+            let w = week_of(before);
+            self.entered[s * self.weeks + w] += 1;
+            if let Some(now) = at[s] {
+                let b = delay_bucket(now - before);
+                self.delays[(s * self.weeks + w) * BUCKETS + b] += 1;
+                self.reached[s * self.weeks + week_of(now)] += 1;
+            }
+        }
+    }
+
+    /// Customers who could move on to stage `s` from week `w`.
+    pub fn entered(&self, s: usize, w: usize) -> u64 {
+        self.entered[s * self.weeks + w]
+    }
+
+    /// Of [`Cohorts::entered`], those who reached `s`, within delay bucket `max_bucket`.
+    pub fn converted(&self, s: usize, w: usize, max_bucket: usize) -> u64 {
+        let base = (s * self.weeks + w) * BUCKETS;
+        self.delays[base..=base + max_bucket.min(BUCKETS - 1)]
+            .iter()
+            .sum()
+    }
+
+    /// Customers who reached stage `s` in week `w`.
+    pub fn reached(&self, s: usize, w: usize) -> u64 {
+        self.reached[s * self.weeks + w]
+    }
+
+    /// Longest delay of bucket `b` in milliseconds (`None` for the open last one).
+    pub fn bucket_bound(b: usize) -> Option<Millis> {
+        DELAY_BOUNDS.get(b).map(|s| s * 1000)
+    }
+
+    /// The open last bucket, for conversions whatever their delay.
+    pub const ANY_DELAY: usize = BUCKETS - 1;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_fall_in_their_bucket() {
+        assert_eq!(delay_bucket(0), 0);
+        assert_eq!(delay_bucket(60_000), 0);
+        assert_eq!(delay_bucket(60_001), 1);
+        assert_eq!(delay_bucket(86_400_000), 4);
+        assert_eq!(delay_bucket(100 * 86_400_000), 10);
+    }
+}
