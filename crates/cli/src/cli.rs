@@ -128,7 +128,8 @@ pub enum Command {
         #[arg(long, default_value_t = parcours_store::DEFAULT_RUN_ROWS)]
         segment_rows: usize,
     },
-    /// Generate a realistic data set for the `digital` template (with planted frictions) and import it.
+    /// Generate a realistic data set for the `digital` template (with planted frictions), import
+    /// it, analyse it and write the HTML report.
     Demo {
         /// Customers to simulate (about 30 events each).
         #[arg(long, default_value_t = 20_000)]
@@ -142,6 +143,12 @@ pub enum Command {
         /// Write the events to this file (.ndjson or .csv, .gz to compress) instead of the store.
         #[arg(long, value_name = "FILE")]
         export: Option<PathBuf>,
+        /// Where to write the HTML report of the analysis that follows the import.
+        #[arg(long, value_name = "FILE", default_value = "report.html")]
+        report: PathBuf,
+        /// Import only: no analysis, no report.
+        #[arg(long, conflicts_with = "report")]
+        no_report: bool,
         /// Output format.
         #[arg(long, value_enum, default_value_t)]
         format: OutputFormat,

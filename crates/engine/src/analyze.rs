@@ -64,7 +64,7 @@ pub struct Model<'j> {
     personas: Vec<Option<Cond>>,
     segments: Vec<Cond>,
     pub(crate) kpis: Vec<CompiledKpi>,
-    kpi_events: EventConds,
+    pub(crate) kpi_events: EventConds,
     /// Per catalogue entry: the touchpoint fixed by the code (`Some(None)`: none), or `None`
     /// when it depends on more than the code.
     touchpoint_by_code: Vec<Option<Option<u16>>>,

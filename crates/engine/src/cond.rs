@@ -259,6 +259,20 @@ impl Cond {
         self.traits.iter().cloned()
     }
 
+    /// True when the condition reads events after the one evaluated (`followed_by`): its
+    /// results near the end of the period are not final yet.
+    pub fn looks_ahead(&self) -> bool {
+        fn walk(node: &Node) -> bool {
+            match node {
+                Node::Call { func, .. } => *func == Func::FollowedBy,
+                Node::Not(inner) | Node::Matches(inner, _) => walk(inner),
+                Node::And(l, r) | Node::Or(l, r) | Node::Cmp(_, l, r) => walk(l) || walk(r),
+                _ => false,
+            }
+        }
+        walk(&self.root) || self.calls.iter().flatten().any(walk)
+    }
+
     /// Number of history slots this condition uses.
     pub fn history_slots(&self) -> usize {
         self.calls.len()

@@ -23,6 +23,9 @@ pub const MIN_LIFT: f64 = 1.5;
 /// A week joins a candidate period when its own z passes this (the period is then tested
 /// as a whole, at the corrected level).
 pub const CANDIDATE_Z: f64 = 2.0;
+/// Customers with an error-like event the reference weeks must hold before a spike can be
+/// measured against them.
+pub const MIN_REFERENCE_EVENTS: f64 = 5.0;
 /// Weeks of reference needed before a week can be compared.
 pub const MIN_BASELINE_WEEKS: usize = 2;
 /// Weeks of reference at most: the last unflagged weeks before the one compared, so that a
@@ -154,12 +157,25 @@ fn weekly_runs(
     z_crit: f64,
     min_change: f64,
 ) -> Vec<Run> {
+    weekly_runs_from(weeks, worse_is_lower, z_crit, min_change, 0.0)
+}
+
+/// [`weekly_runs`], comparing only against references holding at least `min_reference_hits`
+/// successes (a rate of rare events is unknown before that).
+fn weekly_runs_from(
+    weeks: &[Option<Proportion>],
+    worse_is_lower: bool,
+    z_crit: f64,
+    min_change: f64,
+    min_reference_hits: f64,
+) -> Vec<Run> {
     let sign = if worse_is_lower { -1.0 } else { 1.0 };
     let mut runs = Vec::new();
     let mut reference: Vec<usize> = Vec::new();
     let worse = |p: Proportion, base: Proportion| {
         base.trials >= MIN_SAMPLE
             && p.trials >= MIN_SAMPLE
+            && base.hits >= min_reference_hits
             && sign * two_proportion_z(p, base) >= CANDIDATE_Z
     };
     let mut w = 0;
@@ -473,7 +489,8 @@ fn error_spikes(model: &Model<'_>, gathered: &Gathered, found: &mut Vec<Opportun
                 })
             })
             .collect();
-        for run in weekly_runs(&series, false, z_crit, MIN_LIFT - 1.0) {
+        let runs = weekly_runs_from(&series, false, z_crit, MIN_LIFT - 1.0, MIN_REFERENCE_EVENTS);
+        for run in runs {
             let name = &model.catalog[code as usize].name;
             let lift = if run.expected > 0.0 {
                 run.observed / run.expected
@@ -726,10 +743,24 @@ fn kpi_drops(model: &Model<'_>, gathered: &Gathered, found: &mut Vec<Opportunity
         let kpi = &model.journey.kpis[k];
         let cells: &[Cell] = &gathered.overall.kpis[k];
         let worse_is_lower = kpi.direction == Direction::Higher;
+        // A condition looking ahead has not seen the future of the last week's events.
+        let looks_ahead = match &compiled.plan {
+            Plan::EventRatio {
+                numerator,
+                denominator,
+            } => [numerator, denominator]
+                .iter()
+                .any(|&&c| model.kpi_events.conds[c].looks_ahead()),
+            _ => false,
+        };
+        let settled = |w: usize| !(looks_ahead && w + 1 == cells.len());
         let runs: Vec<Run> = match &compiled.plan {
             Plan::EventRatio { .. } | Plan::CustomerRatio { .. } => {
-                let series: Vec<Option<Proportion>> =
-                    cells.iter().map(|c| Some(c.proportion())).collect();
+                let series: Vec<Option<Proportion>> = cells
+                    .iter()
+                    .enumerate()
+                    .map(|(w, c)| settled(w).then(|| c.proportion()))
+                    .collect();
                 weekly_runs(&series, worse_is_lower, z_crit, MIN_CONVERSION_FALL)
             }
             Plan::Count { .. } => {

@@ -85,7 +85,7 @@ fn emotion_color(value: f64) -> &'static str {
 }
 
 /// Draws the whole map.
-pub(crate) fn scene(journey: &Journey) -> Scene {
+pub(crate) fn scene(journey: &Journey, live: Option<&crate::Live>) -> Scene {
     let labels = Labels::of(journey.lang);
     let columns = journey.stages.len().max(1) as f64;
     let grid_w = LABEL_W + columns * COL_W + (columns - 1.0) * GAP;
@@ -99,7 +99,7 @@ pub(crate) fn scene(journey: &Journey) -> Scene {
     if journey.kind == Kind::DayInTheLife {
         y = timeline::draw(&mut scene, journey, labels, y + SECTION_GAP);
     }
-    y = grid(&mut scene, journey, labels, y + SECTION_GAP);
+    y = grid(&mut scene, journey, labels, live, y + SECTION_GAP);
     y = footer(&mut scene, journey, labels, content_w, y + SECTION_GAP);
     scene.width = (content_w + 2.0 * MARGIN).ceil();
     scene.height = (y + MARGIN).ceil();
@@ -355,6 +355,7 @@ impl Piece {
 /// The rows of the grid, in drawing order.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Lane {
+    Measured,
     Goal,
     Touchpoints,
     Actions,
@@ -368,7 +369,8 @@ enum Lane {
     Owner,
 }
 
-const LANES: [Lane; 11] = [
+const LANES: [Lane; 12] = [
+    Lane::Measured,
     Lane::Goal,
     Lane::Touchpoints,
     Lane::Actions,
@@ -385,6 +387,7 @@ const LANES: [Lane; 11] = [
 impl Lane {
     fn label(self, labels: &Labels, kind: Kind) -> &'static str {
         match self {
+            Lane::Measured => labels.measured,
             Lane::Goal => labels.goal,
             Lane::Touchpoints => labels.touchpoints,
             Lane::Actions => labels.actions,
@@ -418,10 +421,39 @@ fn quoted(labels: &Labels, text: &str) -> String {
     }
 }
 
-fn pieces(lane: Lane, stage: &Stage, journey: &Journey, labels: &Labels) -> Vec<Piece> {
+fn pieces(
+    lane: Lane,
+    (index, stage): (usize, &Stage),
+    journey: &Journey,
+    labels: &Labels,
+    live: Option<&crate::Live>,
+) -> Vec<Piece> {
     let inner = COL_W - 2.0 * PAD;
     let chip_inner = inner - BAR - 2.0 * CHIP_PAD;
     match lane {
+        Lane::Measured => live
+            .and_then(|l| l.stages.get(index))
+            .map(|m| {
+                let (bar, tint) = if m.alert {
+                    ("#e03131", "#fff5f5")
+                } else {
+                    ("#1971c2", "#e7f5ff")
+                };
+                Piece::Chip {
+                    caption: None,
+                    title: wrap(&m.title, chip_inner, STRONG),
+                    details: m
+                        .details
+                        .iter()
+                        .flat_map(|d| wrap(d, chip_inner, SMALL))
+                        .collect(),
+                    bar,
+                    tint,
+                    tooltip: None,
+                }
+            })
+            .into_iter()
+            .collect(),
         Lane::Goal => stage
             .goal
             .iter()
@@ -467,7 +499,7 @@ fn pieces(lane: Lane, stage: &Stage, journey: &Journey, labels: &Labels) -> Vec<
         Lane::Kpis => journey
             .kpis_of(&stage.id)
             .map(|k| {
-                let details = match (journey.kind, k.target) {
+                let mut details = match (journey.kind, k.target) {
                     (Kind::Future, Some(target)) => wrap(
                         &labels.target(target, k.unit, k.direction),
                         chip_inner,
@@ -475,11 +507,20 @@ fn pieces(lane: Lane, stage: &Stage, journey: &Journey, labels: &Labels) -> Vec<
                     ),
                     _ => Vec::new(),
                 };
+                let measured = live.and_then(|l| l.kpis.iter().find(|m| m.id == k.id));
+                if let Some(m) = measured {
+                    details.extend(wrap(&m.text, chip_inner, SMALL));
+                }
+                let bar = match measured.and_then(|m| m.on_target) {
+                    Some(true) => "#2f9e44",
+                    Some(false) => "#e03131",
+                    None => kind_colors(journey.kind).1,
+                };
                 Piece::Chip {
                     caption: None,
                     title: wrap(&k.name, chip_inner, STRONG),
                     details,
-                    bar: kind_colors(journey.kind).1,
+                    bar,
                     tint: "#f1f3f5",
                     tooltip: Some(kpi_definition(k)),
                 }
@@ -573,13 +614,20 @@ fn column_x(index: usize) -> f64 {
     MARGIN + LABEL_W + index as f64 * (COL_W + GAP)
 }
 
-fn grid(scene: &mut Scene, journey: &Journey, labels: &Labels, top: f64) -> f64 {
+fn grid(
+    scene: &mut Scene,
+    journey: &Journey,
+    labels: &Labels,
+    live: Option<&crate::Live>,
+    top: f64,
+) -> f64 {
     let mut y = stage_headers(scene, journey, top);
     for lane in LANES {
         let cells: Vec<Vec<Piece>> = journey
             .stages
             .iter()
-            .map(|s| pieces(lane, s, journey, labels))
+            .enumerate()
+            .map(|s| pieces(lane, s, journey, labels, live))
             .collect();
         let has_emotion = journey.stages.iter().any(|s| s.emotion.is_some());
         let empty = match lane {

@@ -27,6 +27,14 @@ use std::path::Path;
 
 use parcours_journey::Journey;
 
+/// Escapes text for HTML and XML content and attribute values.
+pub fn escape(text: &str) -> String {
+    svg::escape(text)
+}
+
+/// The font stack the map is measured with.
+pub const FONT_FAMILY: &str = svg::FONT_FAMILY;
+
 /// Output formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -48,14 +56,56 @@ impl Format {
     }
 }
 
+/// Measured numbers drawn on the map: a "measured" lane under the stage headers and each
+/// KPI's value on its card.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Live {
+    /// Per stage, in journey order.
+    pub stages: Vec<LiveStage>,
+    /// Per KPI id.
+    pub kpis: Vec<LiveKpi>,
+}
+
+/// What was measured on one stage.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LiveStage {
+    /// The headline (customers who reached it).
+    pub title: String,
+    /// Further lines (conversion, customers in it now, time).
+    pub details: Vec<String>,
+    /// Draws the card in the alert colour (an opportunity was found there).
+    pub alert: bool,
+}
+
+/// A KPI's measured value.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LiveKpi {
+    /// KPI id.
+    pub id: String,
+    /// The value as shown.
+    pub text: String,
+    /// Whether it meets its target.
+    pub on_target: Option<bool>,
+}
+
 /// Lays the journey out without writing it, for callers that inspect the drawing.
 pub fn layout(journey: &Journey) -> scene::Scene {
-    layout::scene(journey)
+    layout::scene(journey, None)
+}
+
+/// Lays the journey out with measured numbers on it.
+pub fn layout_live(journey: &Journey, live: &Live) -> scene::Scene {
+    layout::scene(journey, Some(live))
+}
+
+/// Draws the journey with measured numbers as SVG.
+pub fn render_live(journey: &Journey, live: &Live) -> String {
+    svg::write(&layout::scene(journey, Some(live)), &journey.name)
 }
 
 /// Draws the journey in `format`.
 pub fn render(journey: &Journey, format: Format) -> String {
-    let svg = svg::write(&layout::scene(journey), &journey.name);
+    let svg = svg::write(&layout::scene(journey, None), &journey.name);
     match format {
         Format::Svg => svg,
         Format::Html => html::page(journey, &svg),

@@ -89,7 +89,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let text = match args.format {
         ReportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
         ReportFormat::Table => table(&journey, &report),
-        ReportFormat::Html => serde_json::to_string(&report)?,
+        ReportFormat::Html => parcours_report::html(&journey, &report),
     };
     emit(args.output.as_deref(), &text)?;
     Ok(ExitCode::SUCCESS)

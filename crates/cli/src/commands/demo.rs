@@ -62,13 +62,24 @@ fn counting(inner: &mut dyn Sink, draw: bool) -> Counting<'_> {
     }
 }
 
-pub fn run(
-    customers: u64,
-    seed: u64,
-    data: &Path,
-    export: Option<&Path>,
-    format: OutputFormat,
-) -> anyhow::Result<ExitCode> {
+pub struct Args<'a> {
+    pub customers: u64,
+    pub seed: u64,
+    pub data: &'a Path,
+    pub export: Option<&'a Path>,
+    pub report: Option<&'a Path>,
+    pub format: OutputFormat,
+}
+
+pub fn run(args: Args<'_>) -> anyhow::Result<ExitCode> {
+    let Args {
+        customers,
+        seed,
+        data,
+        export,
+        report,
+        format,
+    } = args;
     let config = Config { customers, seed };
     let started = Instant::now();
     let text = format == OutputFormat::Text;
@@ -130,6 +141,10 @@ pub fn run(
     let generated = counted.count;
     let summary = import.finish(0, None)?;
     let stats = parcours_store::stats(data)?;
+    let analysed = match report {
+        Some(path) => Some(analyse(data, path)?),
+        None => None,
+    };
     if text {
         eprint!("\r{}\r", " ".repeat(60));
         println!(
@@ -150,6 +165,16 @@ pub fn run(
         for (name, description) in FRICTIONS {
             println!("  - {name}: {description}");
         }
+        if let (Some(path), Some(report)) = (report, &analysed) {
+            println!(
+                "analysed with the digital template: {} opportunities, the first ones:",
+                report.opportunities.len()
+            );
+            for o in report.opportunities.iter().take(5) {
+                println!("  - {}", o.summary);
+            }
+            println!("report: {}", path.display());
+        }
     } else {
         print_json(&serde_json::json!({
             "data": data.display().to_string(),
@@ -159,7 +184,25 @@ pub fn run(
             "import": summary,
             "stats": stats,
             "frictions": FRICTIONS.iter().map(|(n, d)| serde_json::json!({"name": n, "description": d})).collect::<Vec<_>>(),
+            "report": report.map(|p| p.display().to_string()),
+            "opportunities": analysed.as_ref().map(|r| &r.opportunities),
         }))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Analyses the store with the embedded `digital` template and writes the HTML report.
+fn analyse(data: &Path, path: &Path) -> anyhow::Result<parcours_engine::report::Report> {
+    let template =
+        parcours_journey::template("digital").context("the digital template is built in")?;
+    let journey = parcours_journey::load_str("digital.toml", template.journey(), None)
+        .journey
+        .context("the digital template loads")?;
+    let model = parcours_engine::analyze::Model::new(&journey, data)
+        .with_context(|| format!("cannot read the store {}", data.display()))?;
+    let options = parcours_engine::analyze::Options::default();
+    let report = parcours_engine::analyze::analyze(&model, data, &options, |_| {})
+        .with_context(|| format!("cannot analyse the store {}", data.display()))?;
+    crate::output::write_atomically(path, &parcours_report::html(&journey, &report))?;
+    Ok(report)
 }

@@ -59,8 +59,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             seed,
             data,
             export,
+            report,
+            no_report,
             format,
-        } => demo::run(customers, seed, &data.path, export.as_deref(), format),
+        } => demo::run(demo::Args {
+            customers,
+            seed,
+            data: &data.path,
+            export: export.as_deref(),
+            report: (!no_report).then_some(report.as_path()),
+            format,
+        }),
         Command::Analyze {
             journey,
             data,
