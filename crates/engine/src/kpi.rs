@@ -352,7 +352,7 @@ pub(crate) fn number_property(properties: Option<&str>, path: &str) -> Option<f6
 }
 
 /// The value of a KPI over the cell.
-pub(crate) fn value(plan: &Plan, cell: &Cell, weeks: usize) -> Option<f64> {
+pub(crate) fn value(plan: &Plan, cell: &Cell) -> Option<f64> {
     let ratio = |n: f64, d: f64| (d > 0.0).then(|| n / d);
     match plan {
         Plan::EventRatio { .. }
@@ -360,12 +360,7 @@ pub(crate) fn value(plan: &Plan, cell: &Cell, weeks: usize) -> Option<f64> {
         | Plan::PerCustomer { .. }
         | Plan::Mean { .. }
         | Plan::StageConversion => ratio(cell.num, cell.den),
-        Plan::Count { .. } => {
-            // Over several weeks, a weekly rate makes windows of different lengths comparable;
-            // the whole period keeps the plain count.
-            let _ = weeks;
-            Some(cell.num)
-        }
+        Plan::Count { .. } => Some(cell.num),
         Plan::Nps { .. } => ratio(cell.num * 100.0, cell.den),
         Plan::TimeSpent { .. } => {
             let mut sessions = cell.sessions.clone();
@@ -410,7 +405,7 @@ pub struct KpiResult {
 /// Builds a KPI's result from its whole-period cell and, when known, its weekly cells
 /// (`weekly` empty for breakdown groups).
 pub(crate) fn result(kpi: &Kpi, plan: &Plan, total: &Cell, weekly: &[Cell]) -> KpiResult {
-    let value = value(plan, total, weekly.len().max(1));
+    let value = value(plan, total);
     let gap = match (value, kpi.target) {
         (Some(v), Some(t)) => Some(v - t),
         _ => None,
@@ -420,8 +415,10 @@ pub(crate) fn result(kpi: &Kpi, plan: &Plan, total: &Cell, weekly: &[Cell]) -> K
         Direction::Lower => g <= 0.0,
     });
     let (recent, previous) = recent_and_previous(plan, weekly);
+    // A count's target is for the whole period, not a week: only its direction tells.
+    let target = kpi.target.filter(|_| !matches!(plan, Plan::Count { .. }));
     let improving = match (recent, previous) {
-        (Some(r), Some(p)) => Some(match kpi.target {
+        (Some(r), Some(p)) => Some(match target {
             Some(t) => (r - t).abs() < (p - t).abs(),
             None => match kpi.direction {
                 Direction::Higher => r > p,
@@ -474,7 +471,7 @@ fn recent_and_previous(plan: &Plan, weekly: &[Cell]) -> (Option<f64>, Option<f64
     let previous = sum(&weekly[n - 2 * span..n - span]);
     let read = |cell: &Cell| match plan {
         Plan::Count { .. } => Some(cell.num / span as f64),
-        _ => value(plan, cell, span),
+        _ => value(plan, cell),
     };
     (read(&recent), read(&previous))
 }

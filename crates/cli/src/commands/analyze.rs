@@ -148,6 +148,47 @@ fn table(journey: &Journey, report: &Report) -> String {
         ]);
     }
     write_columns(&mut out, &rows);
+    let kpi_rows: Vec<Vec<String>> = report
+        .stages
+        .iter()
+        .flat_map(|stage| {
+            stage.kpis.iter().map(move |k| {
+                let show = |v: Option<f64>| match (v, k.unit) {
+                    (None, _) => "—".to_string(),
+                    (Some(v), parcours_journey::Unit::Percent) => format!("{:.1} %", v * 100.0),
+                    (Some(v), parcours_journey::Unit::Seconds) => duration(Some(v)),
+                    (Some(v), parcours_journey::Unit::Count) => format!("{v:.0}"),
+                    (Some(v), _) => format!("{v:.2}"),
+                };
+                vec![
+                    k.id.clone(),
+                    stage.id.clone(),
+                    show(k.value),
+                    show(k.target),
+                    match k.on_target {
+                        Some(true) => "on target".into(),
+                        Some(false) => "off target".into(),
+                        None => String::new(),
+                    },
+                    match k.improving {
+                        Some(true) => "improving".into(),
+                        Some(false) => "worsening".into(),
+                        None => String::new(),
+                    },
+                ]
+            })
+        })
+        .collect();
+    if !kpi_rows.is_empty() {
+        out.push('\n');
+        let mut rows = vec![
+            ["kpi", "stage", "value", "target", "", "last 4 weeks"]
+                .map(String::from)
+                .to_vec(),
+        ];
+        rows.extend(kpi_rows);
+        write_columns(&mut out, &rows);
+    }
     if !report.segments.is_empty() {
         out.push('\n');
         let mut rows = vec![vec!["segment".to_string(), "customers".to_string()]];
@@ -155,6 +196,32 @@ fn table(journey: &Journey, report: &Report) -> String {
             rows.push(vec![segment.id.clone(), segment.customers.to_string()]);
         }
         write_columns(&mut out, &rows);
+    }
+    if let Some(breakdown) = &report.breakdown {
+        out.push('\n');
+        let mut header = vec![breakdown.by.clone(), "customers".to_string()];
+        header.extend(report.stages.iter().map(|s| s.id.clone()));
+        let mut rows = vec![header];
+        for group in &breakdown.groups {
+            let mut row = vec![group.value.clone(), group.customers.to_string()];
+            row.extend(
+                group
+                    .stages
+                    .iter()
+                    .map(|s| format!("{} ({})", s.reached, percent(s.conversion))),
+            );
+            rows.push(row);
+        }
+        write_columns(&mut out, &rows);
+    }
+    let _ = writeln!(
+        out,
+        "\n{} ({} found, most customers at stake first)",
+        "opportunities",
+        report.opportunities.len()
+    );
+    for (i, o) in report.opportunities.iter().enumerate() {
+        let _ = writeln!(out, "{:>3}. [{:?}] {}", i + 1, o.kind, o.summary);
     }
     out
 }
