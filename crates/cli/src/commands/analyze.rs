@@ -216,8 +216,7 @@ fn table(journey: &Journey, report: &Report) -> String {
     }
     let _ = writeln!(
         out,
-        "\n{} ({} found, most customers at stake first)",
-        "opportunities",
+        "\nopportunities ({} found, most customers at stake first)",
         report.opportunities.len()
     );
     for (i, o) in report.opportunities.iter().enumerate() {
