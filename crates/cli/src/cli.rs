@@ -43,6 +43,8 @@ pub enum RowFormat {
     Csv,
     /// One JSON object per line.
     Json,
+    /// A Parquet file (needs `-o FILE`), timestamps as UTC milliseconds.
+    Parquet,
 }
 
 /// Where the store lives.

@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod output;
+mod parquet_rows;
 
 use std::process::ExitCode;
 

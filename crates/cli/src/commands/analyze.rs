@@ -273,6 +273,17 @@ pub fn customers(args: CustomersArgs) -> anyhow::Result<ExitCode> {
     };
     let model = Model::new(&journey, &args.data)
         .with_context(|| format!("cannot read the store {}", args.data.display()))?;
+    let mut parquet = match (args.format, &args.output) {
+        (RowFormat::Parquet, Some(path)) => {
+            let stages: Vec<String> = journey.stages.iter().map(|s| s.id.clone()).collect();
+            Some(crate::parquet_rows::CustomerParquet::create(path, &stages)?)
+        }
+        (RowFormat::Parquet, None) => {
+            anyhow::bail!("--format parquet writes a file: add -o customers.parquet")
+        }
+        _ => None,
+    };
+    let mut failed: Option<anyhow::Error> = None;
     let mut out = String::new();
     if args.format == RowFormat::Csv {
         let mut header = vec![
@@ -306,6 +317,23 @@ pub fn customers(args: CustomersArgs) -> anyhow::Result<ExitCode> {
             .get(&place.customer)
             .map_or((None, None), |c| (c.user_id.as_deref(), c.email.as_deref()));
         match args.format {
+            RowFormat::Parquet => {
+                if let (Some(file), None) = (parquet.as_mut(), &failed) {
+                    let row = crate::parquet_rows::Row {
+                        customer: place.customer,
+                        user_id: user_id.map(str::to_string),
+                        email: email.map(str::to_string),
+                        stage: place.stage.clone(),
+                        level: place.level,
+                        persona: place.persona.clone(),
+                        segments: place.segments.join(" "),
+                        first_met: place.first_met.clone(),
+                    };
+                    if let Err(e) = file.push(row) {
+                        failed = Some(e);
+                    }
+                }
+            }
             RowFormat::Csv => {
                 let _ = write!(
                     out,
@@ -335,7 +363,13 @@ pub fn customers(args: CustomersArgs) -> anyhow::Result<ExitCode> {
         }
     })
     .with_context(|| format!("cannot analyse the store {}", args.data.display()))?;
-    emit(args.output.as_deref(), &out)?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    match parquet {
+        Some(file) => file.finish()?,
+        None => emit(args.output.as_deref(), &out)?,
+    }
     Ok(ExitCode::SUCCESS)
 }
 
