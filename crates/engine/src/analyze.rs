@@ -229,6 +229,23 @@ impl<'j> Model<'j> {
         })
     }
 
+    /// What conditions read for one customer.
+    fn scope<'a>(
+        &'a self,
+        events: &'a [EventView<'a>],
+        customer: CustomerState<'a>,
+        now: Millis,
+        names: &'a Names<'a>,
+    ) -> Scope<'a> {
+        Scope {
+            catalog: &self.catalog,
+            events,
+            customer,
+            now,
+            names,
+        }
+    }
+
     fn names(&self) -> Names<'_> {
         Names {
             stages: &self.stage_ids,
@@ -394,13 +411,7 @@ pub fn analyze(
             let touchpoint = match model.touchpoint_by_code.get(code).copied().flatten() {
                 Some(fixed) => fixed,
                 None => {
-                    let scope = Scope {
-                        catalog: &model.catalog,
-                        events: &views,
-                        customer: state,
-                        now,
-                        names: &names,
-                    };
+                    let scope = model.scope(&views, state, now, &names);
                     model
                         .touchpoints
                         .iter()
@@ -415,13 +426,7 @@ pub fn analyze(
         }
         history.reset();
         hits.clear();
-        let scope = Scope {
-            catalog: &model.catalog,
-            events: &views,
-            customer: state,
-            now,
-            names: &names,
-        };
+        let scope = model.scope(&views, state, now, &names);
         for (i, view) in views.iter().enumerate() {
             let code = view.code as usize;
             let mut met = model.stages_met_by_code.get(code).copied().unwrap_or(0);
@@ -451,13 +456,7 @@ pub fn analyze(
             stage: placement.furthest,
             ..state
         };
-        let scope = Scope {
-            catalog: &model.catalog,
-            events: &views,
-            customer: state,
-            now,
-            names: &names,
-        };
+        let scope = model.scope(&views, state, now, &names);
         let persona = model.personas.iter().position(|p| {
             p.as_ref()
                 .is_some_and(|p| p.on_customer(&scope, &mut history))
@@ -466,13 +465,7 @@ pub fn analyze(
             persona_sizes[p] += 1;
         }
         state.persona = persona.map(|p| p as u16);
-        let scope = Scope {
-            catalog: &model.catalog,
-            events: &views,
-            customer: state,
-            now,
-            names: &names,
-        };
+        let scope = model.scope(&views, state, now, &names);
         let mut member = Vec::new();
         for (index, segment) in model.segments.iter().enumerate() {
             if segment.on_customer(&scope, &mut history) {

@@ -277,20 +277,17 @@ pub fn html(journey: &Journey, report: &Report) -> String {
         r#"<section id="segments"><h2>{}</h2><table><tbody>"#,
         fmt.t("segments")
     );
-    for s in &report.segments {
+    let sizes = report
+        .segments
+        .iter()
+        .map(|s| (&s.name, s.customers))
+        .chain(report.personas.iter().map(|p| (&p.name, p.customers)));
+    for (name, customers) in sizes {
         let _ = write!(
             body,
             r#"<tr><td>{}</td><td class="n">{}</td></tr>"#,
-            escape(&s.name),
-            fmt.int(s.customers)
-        );
-    }
-    for p in &report.personas {
-        let _ = write!(
-            body,
-            r#"<tr><td>{}</td><td class="n">{}</td></tr>"#,
-            escape(&p.name),
-            fmt.int(p.customers)
+            escape(name),
+            fmt.int(customers)
         );
     }
     body.push_str("</tbody></table></section>");
