@@ -395,8 +395,8 @@ pub fn analyze(
             views.push(EventView {
                 at: events.at[i],
                 code,
-                properties: text_at(&events.properties, i),
-                context: text_at(&events.context, i),
+                properties: events.properties.get(i),
+                context: events.context.get(i),
                 touchpoint: None,
             });
         }
@@ -848,10 +848,6 @@ fn period_range(events: &CustomerEvents, options: &Options) -> (usize, usize) {
         .to
         .map_or(events.len(), |to| events.at.partition_point(|&t| t < to));
     (start, end.max(start))
-}
-
-fn text_at(column: &[Option<String>], i: usize) -> Option<&str> {
-    column.get(i).and_then(|t| t.as_deref())
 }
 
 pub(crate) fn ratio(numerator: u64, denominator: u64) -> Option<f64> {

@@ -37,6 +37,7 @@ pub mod identity;
 mod keys;
 pub mod scan;
 mod segment;
+mod text_pages;
 
 use std::collections::HashMap;
 use std::fs::File;

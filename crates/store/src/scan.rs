@@ -1,24 +1,31 @@
 //! Reading the store customer by customer, for analyses.
 //!
 //! Every segment is sorted by (customer, time, key), so a merge of all segments by customer
-//! hands out each customer's whole history in one piece, holding only a batch per segment in
-//! memory, whether or not the store was compacted. Only the columns asked for are decoded.
+//! hands out each customer's whole history in one piece, holding only a batch per open
+//! segment in memory, whether or not the store was compacted. Only the columns asked for are
+//! decoded, and a segment is opened only when the merge reaches its first customer.
+//!
+//! A scan can be split into [`Part`]s, disjoint ranges of customer ids holding about as many
+//! events each, read by separate threads: on a compacted store (disjoint segments) each
+//! part reads its own segments; otherwise parts skip the text pages outside their range.
 //! A customer merged into another (by an `alias` or a shared identifier) is reported under
-//! the customer it belongs to now: such histories, and the survivors', are held back and
-//! handed out at the end, once all their pieces have been read.
+//! the customer it belongs to now: such histories, and the survivors', are held back by each
+//! part and handed out by [`Scan::finish`], once all their pieces have been read.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use parcours_events::MessageType;
 use parquet::column::reader::ColumnReader;
-use parquet::data_type::ByteArray;
 use parquet::file::reader::{FileReader, RowGroupReader, SerializedFileReader};
+use parquet::file::statistics::Statistics;
 
 use crate::segment::parquet_error;
 use crate::segment::{COLUMNS, Column};
+use crate::text_pages::{PageError, TextBatch, TextPages};
 use crate::{StoreError, Text};
 
 /// Rows decoded from a segment at a time.
@@ -33,6 +40,45 @@ pub struct ScanColumns {
     pub context: bool,
 }
 
+/// A text column of one customer's events, validated UTF-8 in one buffer.
+#[derive(Debug, Default)]
+pub struct Texts {
+    data: String,
+    ends: Vec<u32>,
+}
+
+impl Texts {
+    /// The value of event `i`; `None` when absent or not read.
+    pub fn get(&self, i: usize) -> Option<&str> {
+        let end = *self.ends.get(i)? as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        (end > start).then(|| &self.data[start..end])
+    }
+
+    /// Takes the values of `raw` (leaving it empty, with this buffer's old memory); bytes
+    /// that are not UTF-8 (never written by Parcours) become replacement characters, value
+    /// by value.
+    fn fill(&mut self, raw: &mut TextBatch) {
+        std::mem::swap(&mut self.ends, &mut raw.ends);
+        raw.ends.clear();
+        let mut old = std::mem::take(&mut self.data).into_bytes();
+        old.clear();
+        match String::from_utf8(std::mem::replace(&mut raw.data, old)) {
+            Ok(text) => self.data = text,
+            Err(error) => {
+                let bytes = error.into_bytes();
+                let mut start = 0;
+                for end in &mut self.ends {
+                    let value = String::from_utf8_lossy(&bytes[start..*end as usize]);
+                    start = *end as usize;
+                    self.data.push_str(&value);
+                    *end = self.data.len() as u32;
+                }
+            }
+        }
+    }
+}
+
 /// One customer's events, sorted by (time, key).
 #[derive(Debug, Default)]
 pub struct CustomerEvents {
@@ -45,9 +91,11 @@ pub struct CustomerEvents {
     /// Dedup keys (the tie-break between events at the same millisecond).
     pub key: Vec<u64>,
     /// Properties of each event, when asked for.
-    pub properties: Vec<Option<String>>,
+    pub properties: Texts,
     /// Context of each event, when asked for.
-    pub context: Vec<Option<String>>,
+    pub context: Texts,
+    raw_properties: TextBatch,
+    raw_context: TextBatch,
 }
 
 impl CustomerEvents {
@@ -65,51 +113,63 @@ impl CustomerEvents {
         self.at.clear();
         self.code.clear();
         self.key.clear();
-        self.properties.clear();
-        self.context.clear();
+        self.raw_properties.clear();
+        self.raw_context.clear();
     }
 
-    fn push_from(&mut self, batch: &Batch, row: usize) {
-        self.at.push(batch.at[row]);
-        self.code.push(batch.code[row]);
-        self.key.push(batch.key[row]);
+    fn extend_from(&mut self, batch: &Batch, rows: std::ops::Range<usize>) {
+        self.at.extend_from_slice(&batch.at[rows.clone()]);
+        self.code.extend_from_slice(&batch.code[rows.clone()]);
+        self.key.extend_from_slice(&batch.key[rows.clone()]);
         if !batch.properties.is_empty() {
-            self.properties.push(batch.properties[row].clone());
+            self.raw_properties
+                .extend_rows(&batch.properties, rows.clone());
         }
         if !batch.context.is_empty() {
-            self.context.push(batch.context[row].clone());
+            self.raw_context.extend_rows(&batch.context, rows);
         }
     }
 
-    fn append(&mut self, other: &mut CustomerEvents) {
-        self.at.append(&mut other.at);
-        self.code.append(&mut other.code);
-        self.key.append(&mut other.key);
-        self.properties.append(&mut other.properties);
-        self.context.append(&mut other.context);
+    fn append(&mut self, other: &CustomerEvents) {
+        let all = 0..other.len();
+        self.at.extend_from_slice(&other.at);
+        self.code.extend_from_slice(&other.code);
+        self.key.extend_from_slice(&other.key);
+        if !other.raw_properties.is_empty() {
+            self.raw_properties
+                .extend_rows(&other.raw_properties, all.clone());
+        }
+        if !other.raw_context.is_empty() {
+            self.raw_context.extend_rows(&other.raw_context, all);
+        }
     }
 
-    /// Sorts by (time, key) when pieces from several segments were put together.
-    fn sort(&mut self) {
+    /// Sorts by (time, key) when pieces from several segments were put together, then
+    /// makes the text columns readable.
+    fn finish(&mut self) {
         let sorted = self
             .at
             .windows(2)
             .zip(self.key.windows(2))
             .all(|(a, k)| (a[0], k[0]) <= (a[1], k[1]));
-        if sorted {
-            return;
+        if !sorted {
+            let mut order: Vec<usize> = (0..self.len()).collect();
+            order.sort_by_key(|&i| (self.at[i], self.key[i]));
+            self.at = order.iter().map(|&i| self.at[i]).collect();
+            self.code = order.iter().map(|&i| self.code[i]).collect();
+            self.key = order.iter().map(|&i| self.key[i]).collect();
+            for raw in [&mut self.raw_properties, &mut self.raw_context] {
+                if !raw.is_empty() {
+                    let mut reordered = TextBatch::default();
+                    for &i in &order {
+                        reordered.push(raw.bytes(i));
+                    }
+                    *raw = reordered;
+                }
+            }
         }
-        let mut order: Vec<usize> = (0..self.len()).collect();
-        order.sort_by_key(|&i| (self.at[i], self.key[i]));
-        self.at = order.iter().map(|&i| self.at[i]).collect();
-        self.code = order.iter().map(|&i| self.code[i]).collect();
-        self.key = order.iter().map(|&i| self.key[i]).collect();
-        if !self.properties.is_empty() {
-            self.properties = order.iter().map(|&i| self.properties[i].take()).collect();
-        }
-        if !self.context.is_empty() {
-            self.context = order.iter().map(|&i| self.context[i].take()).collect();
-        }
+        self.properties.fill(&mut self.raw_properties);
+        self.context.fill(&mut self.raw_context);
     }
 }
 
@@ -125,56 +185,271 @@ pub fn scan_customers(
     columns: ScanColumns,
     mut visit: impl FnMut(&CustomerEvents) -> Result<(), StoreError>,
 ) -> Result<u64, StoreError> {
-    let merges = crate::merged_customers(root)?;
-    let survivors: HashSet<u64> = merges.values().copied().collect();
-    let mut cursors = Vec::new();
-    for entry in crate::segments(root)? {
-        if let Some(cursor) = Cursor::open(&entry.path, columns)? {
-            cursors.push(cursor);
-        }
+    let scan = Scan::open(root, columns)?;
+    let partial = scan.run(&Part::ALL, &mut visit)?;
+    scan.finish(vec![partial], visit)
+}
+
+/// Customers whose ids lie in `from..to` (`to` excluded; `None`: no upper bound).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Part {
+    /// First customer id of the part.
+    pub from: u64,
+    /// First customer id after the part.
+    pub to: Option<u64>,
+}
+
+impl Part {
+    /// Every customer.
+    pub const ALL: Part = Part { from: 0, to: None };
+
+    fn contains(&self, customer: u64) -> bool {
+        customer >= self.from && self.to.is_none_or(|to| customer < to)
     }
-    let mut heap: BinaryHeap<Reverse<(u64, usize)>> = cursors
-        .iter()
-        .enumerate()
-        .map(|(i, c)| Reverse((c.current(), i)))
-        .collect();
-    let mut held: HashMap<u64, CustomerEvents> = HashMap::new();
-    let mut events = CustomerEvents::default();
-    let mut read = 0u64;
-    while let Some(Reverse((customer, _))) = heap.peek().copied() {
-        events.clear();
-        // Every segment whose next customer is this one gives its run.
-        while let Some(&Reverse((next, index))) = heap.peek() {
-            if next != customer {
-                break;
+}
+
+/// What one part's scan leaves for [`Scan::finish`].
+#[derive(Debug, Default)]
+pub struct Partial {
+    /// Events read by the part, held ones included.
+    pub events: u64,
+    held: HashMap<u64, CustomerEvents>,
+}
+
+/// Row-group statistics of one segment.
+struct SegmentFile {
+    path: PathBuf,
+    reader: Arc<SerializedFileReader<File>>,
+    /// (first customer, last customer, rows) of each row group.
+    groups: Vec<(u64, u64, u64)>,
+}
+
+/// A planned scan of the store: its segments, their customer ranges, and the merges.
+pub struct Scan {
+    columns: ScanColumns,
+    segments: Vec<SegmentFile>,
+    merges: HashMap<u64, u64>,
+    survivors: HashSet<u64>,
+}
+
+impl Scan {
+    /// Reads the store's catalogue, merges and segment footers.
+    pub fn open(root: &Path, columns: ScanColumns) -> Result<Scan, StoreError> {
+        let merges = crate::merged_customers(root)?;
+        let survivors: HashSet<u64> = merges.values().copied().collect();
+        let mut segments = Vec::new();
+        for entry in crate::segments(root)? {
+            let path = entry.path;
+            let file = File::open(&path).map_err(|source| StoreError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            let reader = SerializedFileReader::new(file).map_err(parquet_error(&path))?;
+            let mut groups = Vec::new();
+            for group in reader.metadata().row_groups() {
+                let rows = group.num_rows() as u64;
+                if rows == 0 {
+                    continue;
+                }
+                let range = match group.column(0).statistics() {
+                    Some(Statistics::Int64(s)) => s
+                        .min_opt()
+                        .zip(s.max_opt())
+                        .map(|(&min, &max)| (min as u64, max as u64)),
+                    _ => None,
+                };
+                // Without statistics the group may hold any customer.
+                let (min, max) = range.unwrap_or((0, u64::MAX));
+                groups.push((min, max, rows));
             }
-            heap.pop();
+            if !groups.is_empty() {
+                segments.push(SegmentFile {
+                    path,
+                    reader: Arc::new(reader),
+                    groups,
+                });
+            }
+        }
+        Ok(Scan {
+            columns,
+            segments,
+            merges,
+            survivors,
+        })
+    }
+
+    /// Events in the store's segments.
+    pub fn events(&self) -> u64 {
+        self.segments
+            .iter()
+            .flat_map(|s| &s.groups)
+            .map(|g| g.2)
+            .sum()
+    }
+
+    /// Splits the customers into at most `count` parts of about as many events each,
+    /// assuming the customers of a row group spread evenly over its id range.
+    pub fn parts(&self, count: usize) -> Vec<Part> {
+        let groups: Vec<(u64, u64, u64)> = self
+            .segments
+            .iter()
+            .flat_map(|s| s.groups.iter().copied())
+            .collect();
+        let total: f64 = groups.iter().map(|g| g.2 as f64).sum();
+        let (Some(low), Some(high)) = (
+            groups.iter().map(|g| g.0).min(),
+            groups.iter().map(|g| g.1).max(),
+        ) else {
+            return vec![Part::ALL];
+        };
+        // Events of customers below `id`.
+        let below = |id: u64| -> f64 {
+            groups
+                .iter()
+                .map(|&(min, max, rows)| {
+                    if id <= min {
+                        0.0
+                    } else if id > max {
+                        rows as f64
+                    } else {
+                        rows as f64 * (id - min) as f64 / ((max - min) as f64 + 1.0)
+                    }
+                })
+                .sum()
+        };
+        let mut bounds = Vec::new();
+        for k in 1..count.max(1) {
+            let wanted = total * k as f64 / count as f64;
+            let (mut lo, mut hi) = (low, high);
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                if below(mid) < wanted {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            if bounds.last().is_none_or(|&b| lo > b) && lo > low {
+                bounds.push(lo);
+            }
+        }
+        let mut parts = Vec::with_capacity(bounds.len() + 1);
+        let mut from = 0;
+        for bound in bounds {
+            parts.push(Part {
+                from,
+                to: Some(bound),
+            });
+            from = bound;
+        }
+        parts.push(Part { from, to: None });
+        parts
+    }
+
+    /// Hands every customer of `part` to `visit`, in increasing customer order, except
+    /// merged customers and their survivors, which are held for [`Scan::finish`].
+    pub fn run(
+        &self,
+        part: &Part,
+        mut visit: impl FnMut(&CustomerEvents) -> Result<(), StoreError>,
+    ) -> Result<Partial, StoreError> {
+        let mut cursors = Vec::new();
+        for segment in &self.segments {
+            if segment
+                .groups
+                .iter()
+                .any(|&(min, max, _)| max >= part.from && part.to.is_none_or(|to| min < to))
+            {
+                cursors.push(Cursor::new(segment, self.columns, *part));
+            }
+        }
+        // Cursors not loaded yet are keyed by the first customer their statistics promise,
+        // a lower bound of their real first customer.
+        let mut heap: BinaryHeap<Reverse<(u64, usize)>> = BinaryHeap::new();
+        for (index, cursor) in cursors.iter_mut().enumerate() {
+            if let Some(key) = cursor.key() {
+                heap.push(Reverse((key, index)));
+            }
+        }
+        let mut partial = Partial::default();
+        let mut events = CustomerEvents::default();
+        while let Some(Reverse((key, index))) = heap.pop() {
             let cursor = &mut cursors[index];
+            if !cursor.loaded {
+                cursor.load()?;
+                if let Some(key) = cursor.key() {
+                    heap.push(Reverse((key, index)));
+                }
+                continue;
+            }
+            let customer = key;
+            events.clear();
             cursor.take_run(customer, &mut events)?;
-            if !cursor.done() {
-                heap.push(Reverse((cursor.current(), index)));
+            if let Some(key) = cursor.key() {
+                heap.push(Reverse((key, index)));
+            }
+            // Every other segment whose next customer is this one gives its run; a cursor
+            // not loaded yet might hold it too.
+            while let Some(&Reverse((next, index))) = heap.peek() {
+                if next != customer {
+                    break;
+                }
+                heap.pop();
+                let cursor = &mut cursors[index];
+                if !cursor.loaded {
+                    cursor.load()?;
+                }
+                if cursor.key() == Some(customer) {
+                    cursor.take_run(customer, &mut events)?;
+                }
+                if let Some(key) = cursor.key() {
+                    heap.push(Reverse((key, index)));
+                }
+            }
+            partial.events += events.len() as u64;
+            let now = self.merges.get(&customer).copied().unwrap_or(customer);
+            if now != customer || self.survivors.contains(&customer) {
+                let pieces = partial.held.entry(now).or_default();
+                pieces.customer = now;
+                pieces.append(&events);
+                continue;
+            }
+            events.customer = customer;
+            events.finish();
+            visit(&events)?;
+        }
+        Ok(partial)
+    }
+
+    /// Puts together the held pieces of every part and hands those customers to `visit`, in
+    /// increasing order. Returns the events read by all parts.
+    pub fn finish(
+        &self,
+        partials: Vec<Partial>,
+        mut visit: impl FnMut(&CustomerEvents) -> Result<(), StoreError>,
+    ) -> Result<u64, StoreError> {
+        let mut held: HashMap<u64, CustomerEvents> = HashMap::new();
+        let mut read = 0;
+        for partial in partials {
+            read += partial.events;
+            for (id, pieces) in partial.held {
+                match held.get_mut(&id) {
+                    Some(all) => all.append(&pieces),
+                    None => {
+                        held.insert(id, pieces);
+                    }
+                }
             }
         }
-        read += events.len() as u64;
-        let now = merges.get(&customer).copied().unwrap_or(customer);
-        if now != customer || survivors.contains(&customer) {
-            let pieces = held.entry(now).or_default();
-            pieces.customer = now;
-            pieces.append(&mut events);
-            continue;
+        let mut ids: Vec<u64> = held.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            let mut events = held.remove(&id).expect("listed above");
+            events.finish();
+            visit(&events)?;
         }
-        events.customer = customer;
-        events.sort();
-        visit(&events)?;
+        Ok(read)
     }
-    let mut ids: Vec<u64> = held.keys().copied().collect();
-    ids.sort_unstable();
-    for id in ids {
-        let mut events = held.remove(&id).expect("listed above");
-        events.sort();
-        visit(&events)?;
-    }
-    Ok(read)
 }
 
 /// Decoded rows of one segment.
@@ -184,18 +459,40 @@ struct Batch {
     at: Vec<i64>,
     key: Vec<u64>,
     code: Vec<i32>,
-    properties: Vec<Option<String>>,
-    context: Vec<Option<String>>,
+    properties: TextBatch,
+    context: TextBatch,
 }
 
-/// A segment read batch by batch.
+impl Batch {
+    fn clear(&mut self) {
+        self.customer.clear();
+        self.at.clear();
+        self.key.clear();
+        self.code.clear();
+        self.properties.clear();
+        self.context.clear();
+    }
+}
+
+/// How one column of the current row group is read.
+enum ColumnRead {
+    Numbers(Column, Box<ColumnReader>),
+    Texts(Text, TextPages),
+}
+
+/// A segment read batch by batch, within one part.
 struct Cursor {
-    path: std::path::PathBuf,
-    reader: SerializedFileReader<File>,
+    path: PathBuf,
+    reader: Arc<SerializedFileReader<File>>,
     columns: ScanColumns,
-    group: usize,
-    readers: Vec<(Column, ColumnReader)>,
+    part: Part,
+    /// Row groups to read, with their first customer.
+    groups: Vec<(usize, u64)>,
+    next_group: usize,
+    readers: Vec<ColumnRead>,
     left_in_group: usize,
+    loaded: bool,
+    finished: bool,
     batch: Batch,
     row: usize,
     /// Decoding buffers, reused from batch to batch.
@@ -204,50 +501,61 @@ struct Cursor {
 }
 
 impl Cursor {
-    /// Opens a segment positioned on its first row; `None` when it is empty.
-    fn open(path: &Path, columns: ScanColumns) -> Result<Option<Cursor>, StoreError> {
-        let file = File::open(path).map_err(|source| StoreError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let reader = SerializedFileReader::new(file).map_err(parquet_error(path))?;
-        let mut cursor = Cursor {
-            path: path.to_path_buf(),
-            reader,
+    fn new(segment: &SegmentFile, columns: ScanColumns, part: Part) -> Cursor {
+        let groups = segment
+            .groups
+            .iter()
+            .enumerate()
+            .filter(|&(_, &(min, max, _))| max >= part.from && part.to.is_none_or(|to| min < to))
+            .map(|(index, &(min, _, _))| (index, min.max(part.from)))
+            .collect();
+        Cursor {
+            path: segment.path.clone(),
+            reader: segment.reader.clone(),
             columns,
-            group: 0,
+            part,
+            groups,
+            next_group: 0,
             readers: Vec::new(),
             left_in_group: 0,
+            loaded: false,
+            finished: false,
             batch: Batch::default(),
             row: 0,
             longs: Vec::new(),
             ints: Vec::new(),
-        };
-        cursor.refill()?;
-        Ok((!cursor.done()).then_some(cursor))
+        }
     }
 
-    fn done(&self) -> bool {
-        self.row >= self.batch.customer.len()
+    /// The next customer (a lower bound before loading); `None` when done.
+    fn key(&self) -> Option<u64> {
+        if self.finished {
+            None
+        } else if !self.loaded {
+            self.groups.get(self.next_group).map(|g| g.1)
+        } else {
+            Some(self.batch.customer[self.row])
+        }
     }
 
-    fn current(&self) -> u64 {
-        self.batch.customer[self.row]
+    fn load(&mut self) -> Result<(), StoreError> {
+        self.loaded = true;
+        self.refill()
     }
 
     /// Moves the rows of `customer` to `out`, across batches.
     fn take_run(&mut self, customer: u64, out: &mut CustomerEvents) -> Result<(), StoreError> {
         loop {
-            while self.row < self.batch.customer.len() && self.batch.customer[self.row] == customer
-            {
-                out.push_from(&self.batch, self.row);
-                self.row += 1;
-            }
-            if !self.done() {
+            let start = self.row;
+            let customers = &self.batch.customer;
+            let end = start + customers[start..].partition_point(|&c| c == customer);
+            out.extend_from(&self.batch, start..end);
+            self.row = end;
+            if self.row < self.batch.customer.len() {
                 return Ok(());
             }
             self.refill()?;
-            if self.done() || self.current() != customer {
+            if self.key() != Some(customer) {
                 return Ok(());
             }
         }
@@ -262,41 +570,106 @@ impl Cursor {
         }
     }
 
+    /// Marks the cursor done and gives its memory back.
+    fn end(&mut self) {
+        self.finished = true;
+        self.batch = Batch::default();
+        self.readers = Vec::new();
+        self.longs = Vec::new();
+        self.ints = Vec::new();
+    }
+
+    /// Decodes the next batch of the part's rows; ends the cursor when there are none.
     fn refill(&mut self) -> Result<(), StoreError> {
-        let batch = &mut self.batch;
-        batch.customer.clear();
-        batch.at.clear();
-        batch.key.clear();
-        batch.code.clear();
-        batch.properties.clear();
-        batch.context.clear();
-        self.row = 0;
-        while self.left_in_group == 0 {
-            if self.group >= self.reader.num_row_groups() {
+        loop {
+            self.batch.clear();
+            self.row = 0;
+            if self.left_in_group == 0 {
+                let Some(&(index, _)) = self.groups.get(self.next_group) else {
+                    self.end();
+                    return Ok(());
+                };
+                self.next_group += 1;
+                self.open_group(index)?;
+                continue;
+            }
+            let want = BATCH.min(self.left_in_group);
+            self.left_in_group -= want;
+            self.decode(want)?;
+            let customers = &self.batch.customer;
+            // Rows before the part are dropped, rows after it end the cursor.
+            let skip = customers.partition_point(|&c| c < self.part.from);
+            let keep = customers[skip..].partition_point(|&c| self.part.contains(c));
+            if skip + keep < customers.len() {
+                self.truncate(skip + keep);
+                self.left_in_group = 0;
+                self.next_group = self.groups.len();
+            }
+            self.row = skip;
+            if self.row < self.batch.customer.len() {
                 return Ok(());
             }
-            let group = self
-                .reader
-                .get_row_group(self.group)
-                .map_err(parquet_error(&self.path))?;
-            self.left_in_group = group.metadata().num_rows() as usize;
-            let mut readers = Vec::new();
-            for (index, column) in COLUMNS.iter().enumerate() {
-                if self.wanted(*column) {
-                    readers.push((*column, column_reader(&*group, index, &self.path)?));
-                }
-            }
-            self.readers = readers;
-            self.group += 1;
         }
-        let want = BATCH.min(self.left_in_group);
+    }
+
+    fn truncate(&mut self, rows: usize) {
+        self.batch.customer.truncate(rows);
+        self.batch.at.truncate(rows);
+        self.batch.key.truncate(rows);
+        self.batch.code.truncate(rows);
+        for text in [&mut self.batch.properties, &mut self.batch.context] {
+            if text.len() > rows {
+                text.ends.truncate(rows);
+                text.data
+                    .truncate(text.ends.last().copied().unwrap_or(0) as usize);
+            }
+        }
+    }
+
+    fn open_group(&mut self, index: usize) -> Result<(), StoreError> {
+        let group = self
+            .reader
+            .get_row_group(index)
+            .map_err(parquet_error(&self.path))?;
+        self.left_in_group = group.metadata().num_rows() as usize;
+        let mut readers = Vec::new();
+        for (index, column) in COLUMNS.iter().enumerate() {
+            if !self.wanted(*column) {
+                continue;
+            }
+            readers.push(match column {
+                Column::Text(text) => ColumnRead::Texts(
+                    *text,
+                    TextPages::new(
+                        group
+                            .get_column_page_reader(index)
+                            .map_err(parquet_error(&self.path))?,
+                    ),
+                ),
+                _ => ColumnRead::Numbers(
+                    *column,
+                    Box::new(column_reader(&*group, index, &self.path)?),
+                ),
+            });
+        }
+        self.readers = readers;
+        Ok(())
+    }
+
+    /// Decodes `want` rows of every column read. Text rows before the part are skipped
+    /// page by page rather than decoded.
+    fn decode(&mut self, want: usize) -> Result<(), StoreError> {
         let path = &self.path;
         let short = |name: &str| {
             StoreError::Corrupt(format!("{}: column {name} ends early", path.display()))
         };
-        let mut levels: Vec<i16> = Vec::new();
-        for (column, reader) in &mut self.readers {
-            match (reader, *column) {
+        // Numbers first (the customer column is the first of them): they say how many of
+        // the rows belong to the part.
+        for read in &mut self.readers {
+            let ColumnRead::Numbers(column, reader) = read else {
+                continue;
+            };
+            match (&mut **reader, *column) {
                 (ColumnReader::Int64ColumnReader(reader), column) => {
                     let values = &mut self.longs;
                     values.clear();
@@ -314,7 +687,7 @@ impl Cursor {
                         _ => self.batch.at.extend_from_slice(values),
                     }
                 }
-                (ColumnReader::Int32ColumnReader(reader), column) => {
+                (ColumnReader::Int32ColumnReader(reader), _) => {
                     let values = &mut self.ints;
                     values.clear();
                     let (records, _, _) = reader
@@ -325,31 +698,6 @@ impl Cursor {
                     }
                     self.batch.code.extend_from_slice(values);
                 }
-                (ColumnReader::ByteArrayColumnReader(reader), column) => {
-                    levels.clear();
-                    let mut values: Vec<ByteArray> = Vec::with_capacity(want);
-                    let (records, _, _) = reader
-                        .read_records(want, Some(&mut levels), None, &mut values)
-                        .map_err(parquet_error(path))?;
-                    if records != want {
-                        return Err(short(column.name()));
-                    }
-                    let out = if column == Column::Text(Text::Properties) {
-                        &mut self.batch.properties
-                    } else {
-                        &mut self.batch.context
-                    };
-                    let mut present = values.iter();
-                    for &level in &levels {
-                        out.push(if level > 0 {
-                            present
-                                .next()
-                                .map(|v| String::from_utf8_lossy(v.data()).into_owned())
-                        } else {
-                            None
-                        });
-                    }
-                }
                 (_, column) => {
                     return Err(StoreError::Corrupt(format!(
                         "{}: unexpected type for {}",
@@ -359,7 +707,38 @@ impl Cursor {
                 }
             }
         }
-        self.left_in_group -= want;
+        let customers = &self.batch.customer;
+        let before = customers.partition_point(|&c| c < self.part.from);
+        let after =
+            customers.len() - customers.partition_point(|&c| self.part.to.is_none_or(|to| c < to));
+        for read in &mut self.readers {
+            let ColumnRead::Texts(text, pages) = read else {
+                continue;
+            };
+            let out = if *text == Text::Properties {
+                &mut self.batch.properties
+            } else {
+                &mut self.batch.context
+            };
+            let name = Column::Text(*text).name();
+            let failed = |error: PageError| match error {
+                PageError::Parquet(error) => parquet_error(path)(error),
+                PageError::Format(message) => {
+                    StoreError::Corrupt(format!("{}: column {name}: {message}", path.display()))
+                }
+            };
+            // Rows skipped still need a place, so that rows line up across columns.
+            pages.skip(before).map_err(failed)?;
+            out.ends.extend(std::iter::repeat_n(0, before));
+            if after < want - before {
+                pages.read(want - before - after, out).map_err(failed)?;
+            }
+            if after > 0 {
+                pages.skip(after).map_err(failed)?;
+                let end = out.data.len() as u32;
+                out.ends.extend(std::iter::repeat_n(end, after));
+            }
+        }
         Ok(())
     }
 }

@@ -296,13 +296,13 @@ fn compaction_keeps_every_event_once_with_current_ids() {
     assert_eq!(again.duplicates, 1);
 }
 
-#[test]
-fn scanning_by_customer_gives_each_history_once_sorted_and_merged() {
-    let dir = scratch("scan");
+/// Thirty customers, events in a scrambled time order, over three imports of small
+/// segments; half of the customers browse anonymously on a phone first and log in on it in a
+/// later import, which merges the phone's history into theirs. Every event carries
+/// properties naming it (some with accents), and one in nine has none.
+fn scrambled_store(name: &str) -> PathBuf {
+    let dir = scratch(name);
     let mut store = Store::open(&dir).unwrap();
-    // Thirty customers, events in a scrambled time order, over three imports of small
-    // segments; half of the customers browse anonymously on a phone first and log in on it
-    // in a later import, which merges the phone's history into theirs.
     let mut state = 7u64;
     let mut next = move || {
         state ^= state << 13;
@@ -310,12 +310,24 @@ fn scanning_by_customer_gives_each_history_once_sorted_and_merged() {
         state ^= state << 17;
         state
     };
+    let mut serial = 0;
+    let mut with_properties = |mut event: Event| -> Event {
+        serial += 1;
+        event.properties =
+            (serial % 9 != 0).then(|| format!(r#"{{"n":{serial},"label":"étape-{serial}"}}"#));
+        event
+    };
     for round in 0..3 {
         let mut events = Vec::new();
         if round == 0 {
             for who in 0..30 {
                 let (user, laptop) = (format!("user-{who}"), format!("laptop-{who}"));
-                events.push(track(Some(&user), Some(&laptop), "signup", 59));
+                events.push(with_properties(track(
+                    Some(&user),
+                    Some(&laptop),
+                    "signup",
+                    59,
+                )));
             }
         }
         for _ in 0..120 {
@@ -327,36 +339,54 @@ fn scanning_by_customer_gives_each_history_once_sorted_and_merged() {
             } else {
                 track(Some(&user), Some(&phone), "page_seen", minute)
             };
-            events.push(event);
+            events.push(with_properties(event));
         }
         import(&mut store, &events, 7);
     }
+    dir
+}
+
+/// (customer, code, minute, properties) of every event a scan hands out.
+type Seen = Vec<(u64, i32, i64, Option<String>)>;
+
+fn record(seen: &mut Seen, events: &parcours_store::scan::CustomerEvents) {
+    assert!(
+        events
+            .at
+            .windows(2)
+            .zip(events.key.windows(2))
+            .all(|(a, k)| (a[0], k[0]) <= (a[1], k[1])),
+        "unsorted history"
+    );
+    for i in 0..events.len() {
+        seen.push((
+            events.customer,
+            events.code[i],
+            (events.at[i] / 60_000) % 60,
+            events.properties.get(i).map(str::to_string),
+        ));
+    }
+}
+
+#[test]
+fn scanning_by_customer_gives_each_history_once_sorted_and_merged() {
+    let dir = scrambled_store("scan");
     let expected = all_events(&dir);
     let mut seen = Vec::new();
     let mut customers = std::collections::HashSet::new();
-    let read = parcours_store::scan::scan_customers(
-        &dir,
-        parcours_store::scan::ScanColumns::default(),
-        |events| {
-            assert!(
-                customers.insert(events.customer),
-                "customer {} twice",
-                events.customer
-            );
-            assert!(
-                events.at.windows(2).all(|w| w[0] <= w[1]),
-                "unsorted history"
-            );
-            for i in 0..events.len() {
-                seen.push((
-                    events.customer,
-                    events.code[i],
-                    (events.at[i] / 60_000) % 60,
-                ));
-            }
-            Ok(())
-        },
-    )
+    let columns = parcours_store::scan::ScanColumns {
+        properties: true,
+        context: false,
+    };
+    let read = parcours_store::scan::scan_customers(&dir, columns, |events| {
+        assert!(
+            customers.insert(events.customer),
+            "customer {} twice",
+            events.customer
+        );
+        record(&mut seen, events);
+        Ok(())
+    })
     .unwrap();
     assert_eq!(read as usize, expected.len());
     let codes: std::collections::HashMap<i32, String> = parcours_store::scan::event_codes(&dir)
@@ -364,12 +394,62 @@ fn scanning_by_customer_gives_each_history_once_sorted_and_merged() {
         .into_iter()
         .map(|(code, _, name)| (code, name))
         .collect();
+    let with_properties = seen.iter().filter(|e| e.3.is_some()).count();
+    assert!(with_properties > seen.len() / 2 && with_properties < seen.len());
+    assert!(
+        seen.iter()
+            .flat_map(|e| &e.3)
+            .all(|p| p.contains("\"label\":\"étape-"))
+    );
     let mut seen: Vec<(u64, String, i64)> = seen
         .into_iter()
-        .map(|(c, code, minute)| (c, codes[&code].clone(), minute))
+        .map(|(c, code, minute, _)| (c, codes[&code].clone(), minute))
         .collect();
     seen.sort();
     assert_eq!(seen, expected);
     assert!(parcours_store::merged_customers(&dir).unwrap().len() >= 10);
     assert_eq!(customers.len(), stats(&dir).unwrap().customers as usize);
+}
+
+#[test]
+fn parts_of_a_scan_together_give_the_whole_scan() {
+    let dir = scrambled_store("scan-parts");
+    let columns = parcours_store::scan::ScanColumns {
+        properties: true,
+        context: true,
+    };
+    let mut whole = Seen::new();
+    parcours_store::scan::scan_customers(&dir, columns, |events| {
+        record(&mut whole, events);
+        Ok(())
+    })
+    .unwrap();
+    whole.sort();
+    let scan = parcours_store::scan::Scan::open(&dir, columns).unwrap();
+    assert_eq!(scan.events() as usize, whole.len());
+    for count in [2, 3, 5, 40] {
+        let parts = scan.parts(count);
+        assert!(
+            parts.len() > 1 && parts.len() <= count,
+            "{count}: {parts:?}"
+        );
+        assert_eq!(parts[0].from, 0);
+        assert_eq!(parts.last().unwrap().to, None);
+        assert!(parts.windows(2).all(|w| w[0].to == Some(w[1].from)));
+        let mut seen = Seen::new();
+        let mut partials = Vec::new();
+        let mut customers = std::collections::HashSet::new();
+        let mut visit = |events: &parcours_store::scan::CustomerEvents| {
+            assert!(customers.insert(events.customer), "customer twice");
+            record(&mut seen, events);
+            Ok(())
+        };
+        for part in &parts {
+            partials.push(scan.run(part, &mut visit).unwrap());
+        }
+        let read = scan.finish(partials, &mut visit).unwrap();
+        assert_eq!(read as usize, whole.len(), "{count} parts");
+        seen.sort();
+        assert_eq!(seen, whole, "{count} parts");
+    }
 }
