@@ -179,6 +179,9 @@ pub enum Command {
         /// Write to this file instead of standard output.
         #[arg(long, short)]
         output: Option<PathBuf>,
+        /// Threads to analyse with (default: one per core).
+        #[arg(long, env = "PARCOURS_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
+        threads: Option<u16>,
     },
     /// Export one row per customer with their stage and funnel level, for a CRM.
     Customers {

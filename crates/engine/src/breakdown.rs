@@ -1,6 +1,7 @@
 //! Splitting results by a customer attribute: persona, segment, acquisition channel, a
 //! property of the first event carrying it, a trait or a context field.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
@@ -81,12 +82,11 @@ impl fmt::Display for Breakdown {
 }
 
 /// A JSON value as a group label: texts as they are, other scalars printed.
-pub(crate) fn label(value: &Json) -> Option<String> {
+pub(crate) fn label(value: &Json) -> Option<Cow<'_, str>> {
     match value {
         Json::Null => None,
-        Json::String(s) => Some(s.clone()),
-        Json::Bool(_) | Json::Number(_) => Some(value.to_string()),
-        other => Some(other.to_string()),
+        Json::String(s) => Some(Cow::Borrowed(s)),
+        other => Some(Cow::Owned(other.to_string())),
     }
 }
 
@@ -105,7 +105,7 @@ pub(crate) fn first_field(views: &[EventView<'_>], context: bool, path: &str) ->
             return None;
         }
         let json: Json = serde_json::from_str(text).ok()?;
-        json_path(&json, path).and_then(label)
+        json_path(&json, path).and_then(|v| label(v).map(Cow::into_owned))
     })
 }
 

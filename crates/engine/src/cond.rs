@@ -11,8 +11,8 @@
 //! `in`. A text that reads as a number compares as that number with a number. A property
 //! compared with a duration is read as seconds.
 
+use crate::HashMap;
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parcours_expr::{BinaryOp, Expr, ExprKind, Field, Func};
@@ -49,7 +49,7 @@ pub struct EventView<'a> {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CustomerState<'a> {
     /// Latest trait values.
-    pub traits: Option<&'a serde_json::Map<String, Json>>,
+    pub traits: Option<parcours_store::scan::CustomerTraits<'a>>,
     /// Furthest stage reached (journey position).
     pub stage: Option<u16>,
     /// Persona, by position in the journey's list.
@@ -320,7 +320,11 @@ pub struct Scope<'a> {
 /// kept across customers.
 #[derive(Default)]
 pub struct History {
-    matches: HashMap<(u64, usize), Vec<u32>>,
+    /// The customer the cache is for (a count of resets).
+    generation: u32,
+    /// Per (condition, slot): the generation the list was made for, and the list. Lists
+    /// are refilled in place rather than dropped, so a customer allocates nothing here.
+    matches: HashMap<(u64, usize), (u32, Vec<u32>)>,
     /// Per (condition, slot), per event code: 0 not decided yet, 1 false, 2 true, 3 depends
     /// on the event.
     by_code: HashMap<(u64, usize), Vec<u8>>,
@@ -329,18 +333,27 @@ pub struct History {
 impl History {
     /// Forgets the previous customer.
     pub fn reset(&mut self) {
-        self.matches.clear();
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            self.matches.clear();
+        }
     }
 
     fn matches<'h>(&'h mut self, slot: usize, cond: &Cond, at: &Scope<'_>) -> &'h [u32] {
         let key = (cond.id, slot);
-        if !self.matches.contains_key(&key) {
+        let generation = self.generation;
+        let (made_for, found) = self
+            .matches
+            .entry(key)
+            .or_insert_with(|| (generation.wrapping_sub(1), Vec::new()));
+        if *made_for != generation {
+            *made_for = generation;
+            found.clear();
             let inner = cond.calls[slot].as_ref();
             let decided = self
                 .by_code
                 .entry(key)
                 .or_insert_with(|| vec![0; at.catalog.len()]);
-            let mut found = Vec::new();
             let mut nested = History::default();
             for (index, event) in at.events.iter().enumerate() {
                 let hit = match inner {
@@ -365,9 +378,8 @@ impl History {
                     found.push(index as u32);
                 }
             }
-            self.matches.insert(key, found);
         }
-        &self.matches[&key]
+        found
     }
 }
 

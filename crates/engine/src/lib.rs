@@ -13,7 +13,12 @@ pub mod cond;
 pub mod funnel;
 pub mod kpi;
 pub mod opportunity;
+mod pass;
 pub mod paths;
 pub mod report;
 pub mod stats;
 mod tally;
+
+/// The hash map of the analysis: keys are small numbers and short ids, hashed millions of
+/// times per run, where SipHash's protection against crafted keys buys nothing.
+pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;

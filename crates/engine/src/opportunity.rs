@@ -3,9 +3,10 @@
 
 use parcours_journey::Direction;
 
-use crate::analyze::{Gathered, Model, TroubleCounts};
+use crate::analyze::Model;
 use crate::breakdown::{NONE, OTHER};
 use crate::kpi::{Cell, Plan};
+use crate::pass::{Gathered, TroubleCounts};
 use crate::report::{BreakdownValue, Opportunity, OpportunityKind, Period, StageResult};
 use crate::stats::{Moments, Proportion, two_proportion_z, welch_z, z_critical};
 use crate::tally::Cohorts;

@@ -5,9 +5,11 @@
 //! flows count the first [`FLOW_STEPS`] steps by position, for a Sankey diagram; a loop is
 //! a back-and-forth `A → B → A → B` somewhere in the path.
 
-use std::collections::HashMap;
+use crate::HashMap;
 
 use serde::Serialize;
+
+use crate::pass::{add, add_map};
 
 /// Steps of a path drawn in the Sankey diagram.
 pub const FLOW_STEPS: usize = 5;
@@ -25,6 +27,21 @@ pub(crate) struct PathCounts {
 }
 
 impl PathCounts {
+    /// Adds the counts of other customers.
+    pub fn merge(&mut self, other: PathCounts) {
+        add_map(&mut self.transitions, other.transitions);
+        add_map(&mut self.flows, other.flows);
+        add_map(&mut self.starts, other.starts);
+        for (pair, levels) in other.loops {
+            match self.loops.get_mut(&pair) {
+                Some(mine) => add(mine, &levels),
+                None => {
+                    self.loops.insert(pair, levels);
+                }
+            }
+        }
+    }
+
     /// Adds one customer's collapsed path; `level` is their funnel level.
     pub fn add(&mut self, path: &[u16], level: u16, stages: usize) {
         if let Some(&first) = path.first() {

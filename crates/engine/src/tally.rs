@@ -1,10 +1,11 @@
 //! Running counts over a group of customers, and the weekly cohorts behind trends and
 //! conversion drops.
 
-use std::collections::HashMap;
+use crate::HashMap;
 
 use crate::funnel::{Millis, Placement};
 use crate::kpi::{Cell, Delta};
+use crate::pass::{Merge, add, add_map};
 
 /// What the tallies need to know about one placed customer.
 pub(crate) struct Facts<'a> {
@@ -41,8 +42,8 @@ impl Tally {
             reached: vec![0; stages],
             current: vec![0; stages],
             step_times: vec![Vec::new(); stages],
-            exits: vec![HashMap::new(); stages],
-            visits: vec![HashMap::new(); stages],
+            exits: vec![HashMap::default(); stages],
+            visits: vec![HashMap::default(); stages],
             kpis: vec![vec![Cell::default(); weeks.max(1)]; kpis],
         }
     }
@@ -80,7 +81,36 @@ impl Tally {
             }
         }
     }
+}
 
+impl Merge for Tally {
+    /// Adds the counts of another tally of the same shape, over other customers.
+    fn merge(&mut self, other: Tally) {
+        self.customers += other.customers;
+        add(&mut self.reached, &other.reached);
+        add(&mut self.current, &other.current);
+        for (mine, theirs) in self.step_times.iter_mut().zip(other.step_times) {
+            mine.extend(theirs);
+        }
+        for (mine, theirs) in self.exits.iter_mut().zip(other.exits) {
+            add_map(mine, theirs);
+        }
+        for (mine, theirs) in self.visits.iter_mut().zip(other.visits) {
+            add_map(mine, theirs);
+        }
+        for (mine, theirs) in self.kpis.iter_mut().zip(&other.kpis) {
+            for (cell, other) in mine.iter_mut().zip(theirs) {
+                cell.merge(other);
+            }
+        }
+    }
+
+    fn customers(&self) -> u64 {
+        self.customers
+    }
+}
+
+impl Tally {
     /// The KPI's cell over all weeks.
     pub fn kpi_total(&self, kpi: usize) -> Cell {
         let mut total = Cell::default();
@@ -179,6 +209,19 @@ impl Cohorts {
 
     /// The open last bucket, for conversions whatever their delay.
     pub const ANY_DELAY: usize = BUCKETS - 1;
+}
+
+impl Merge for Cohorts {
+    fn merge(&mut self, other: Cohorts) {
+        add(&mut self.entered, &other.entered);
+        add(&mut self.delays, &other.delays);
+        add(&mut self.reached, &other.reached);
+    }
+
+    /// Customers who had a first event (entered the first stage's cohort).
+    fn customers(&self) -> u64 {
+        (0..self.weeks).map(|w| self.entered(0, w)).sum()
+    }
 }
 
 #[cfg(test)]

@@ -16,7 +16,6 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use parcours_events::MessageType;
 use parquet::column::reader::ColumnReader;
@@ -219,7 +218,6 @@ pub struct Partial {
 /// Row-group statistics of one segment.
 struct SegmentFile {
     path: PathBuf,
-    reader: Arc<SerializedFileReader<File>>,
     /// (first customer, last customer, rows) of each row group.
     groups: Vec<(u64, u64, u64)>,
 }
@@ -240,11 +238,7 @@ impl Scan {
         let mut segments = Vec::new();
         for entry in crate::segments(root)? {
             let path = entry.path;
-            let file = File::open(&path).map_err(|source| StoreError::Io {
-                path: path.clone(),
-                source,
-            })?;
-            let reader = SerializedFileReader::new(file).map_err(parquet_error(&path))?;
+            let reader = open_segment(&path)?;
             let mut groups = Vec::new();
             for group in reader.metadata().row_groups() {
                 let rows = group.num_rows() as u64;
@@ -263,11 +257,7 @@ impl Scan {
                 groups.push((min, max, rows));
             }
             if !groups.is_empty() {
-                segments.push(SegmentFile {
-                    path,
-                    reader: Arc::new(reader),
-                    groups,
-                });
+                segments.push(SegmentFile { path, groups });
             }
         }
         Ok(Scan {
@@ -373,10 +363,13 @@ impl Scan {
         }
         let mut partial = Partial::default();
         let mut events = CustomerEvents::default();
+        let mut spare: Vec<Batch> = Vec::new();
         while let Some(Reverse((key, index))) = heap.pop() {
             let cursor = &mut cursors[index];
             if !cursor.loaded {
+                cursor.batch = spare.pop().unwrap_or_default();
                 cursor.load()?;
+                spare.extend(cursor.release());
                 if let Some(key) = cursor.key() {
                     heap.push(Reverse((key, index)));
                 }
@@ -385,6 +378,7 @@ impl Scan {
             let customer = key;
             events.clear();
             cursor.take_run(customer, &mut events)?;
+            spare.extend(cursor.release());
             if let Some(key) = cursor.key() {
                 heap.push(Reverse((key, index)));
             }
@@ -397,11 +391,13 @@ impl Scan {
                 heap.pop();
                 let cursor = &mut cursors[index];
                 if !cursor.loaded {
+                    cursor.batch = spare.pop().unwrap_or_default();
                     cursor.load()?;
                 }
                 if cursor.key() == Some(customer) {
                     cursor.take_run(customer, &mut events)?;
                 }
+                spare.extend(cursor.release());
                 if let Some(key) = cursor.key() {
                     heap.push(Reverse((key, index)));
                 }
@@ -480,10 +476,21 @@ enum ColumnRead {
     Texts(Text, TextPages),
 }
 
+/// Opens a segment for reading. Every cursor opens its own: readers of one `File` share
+/// its position, and two threads seeking it in turn read each other's pages.
+fn open_segment(path: &Path) -> Result<SerializedFileReader<File>, StoreError> {
+    let file = File::open(path).map_err(|source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    SerializedFileReader::new(file).map_err(parquet_error(path))
+}
+
 /// A segment read batch by batch, within one part.
 struct Cursor {
     path: PathBuf,
-    reader: Arc<SerializedFileReader<File>>,
+    /// Opened when the merge reaches the segment.
+    reader: Option<SerializedFileReader<File>>,
     columns: ScanColumns,
     part: Part,
     /// Row groups to read, with their first customer.
@@ -511,7 +518,7 @@ impl Cursor {
             .collect();
         Cursor {
             path: segment.path.clone(),
-            reader: segment.reader.clone(),
+            reader: None,
             columns,
             part,
             groups,
@@ -540,6 +547,7 @@ impl Cursor {
 
     fn load(&mut self) -> Result<(), StoreError> {
         self.loaded = true;
+        self.reader = Some(open_segment(&self.path)?);
         self.refill()
     }
 
@@ -570,13 +578,18 @@ impl Cursor {
         }
     }
 
-    /// Marks the cursor done and gives its memory back.
+    /// Marks the cursor done and lets go of its readers; its batch goes back to the
+    /// scan with [`Cursor::release`].
     fn end(&mut self) {
         self.finished = true;
-        self.batch = Batch::default();
         self.readers = Vec::new();
-        self.longs = Vec::new();
-        self.ints = Vec::new();
+        self.reader = None;
+    }
+
+    /// The buffers of a finished cursor, for the next segment to open: regrowing them for
+    /// every segment had the kernel zeroing fresh pages all day.
+    fn release(&mut self) -> Option<Batch> {
+        self.finished.then(|| std::mem::take(&mut self.batch))
     }
 
     /// Decodes the next batch of the part's rows; ends the cursor when there are none.
@@ -627,8 +640,8 @@ impl Cursor {
     }
 
     fn open_group(&mut self, index: usize) -> Result<(), StoreError> {
-        let group = self
-            .reader
+        let reader = self.reader.as_ref().expect("opened by load");
+        let group = reader
             .get_row_group(index)
             .map_err(parquet_error(&self.path))?;
         self.left_in_group = group.metadata().num_rows() as usize;
@@ -751,50 +764,114 @@ fn column_reader(
     group.get_column_reader(index).map_err(parquet_error(path))
 }
 
-/// The latest values of the traits named, for every customer that has one, keyed by the
-/// customer as it is now.
-pub fn traits_named(
-    root: &Path,
-    names: &[String],
-) -> Result<HashMap<u64, serde_json::Map<String, serde_json::Value>>, StoreError> {
-    let mut found: HashMap<u64, serde_json::Map<String, serde_json::Value>> = HashMap::new();
+/// The latest values of some traits for every customer that has one, keyed by the customer
+/// as it is now. Equal values are stored once: a trait like a plan or a platform costs a few
+/// bytes per customer, not a JSON map each.
+#[derive(Debug, Default)]
+pub struct Traits {
+    names: Vec<String>,
+    /// Customer → row in `cells`.
+    rows: HashMap<u64, u32>,
+    /// Per row, per name: index in `values`, or [`Traits::ABSENT`].
+    cells: Vec<u32>,
+    values: Vec<serde_json::Value>,
+}
+
+impl Traits {
+    const ABSENT: u32 = u32::MAX;
+
+    /// The trait values of `customer`, if it has any of the names loaded.
+    pub fn of(&self, customer: u64) -> Option<CustomerTraits<'_>> {
+        let row = *self.rows.get(&customer)? as usize;
+        Some(CustomerTraits { traits: self, row })
+    }
+
+    /// Customers with at least one of the traits.
+    pub fn customers(&self) -> usize {
+        self.rows.len()
+    }
+}
+
+/// One customer's values in [`Traits`].
+#[derive(Clone, Copy, Debug)]
+pub struct CustomerTraits<'a> {
+    traits: &'a Traits,
+    row: usize,
+}
+
+impl<'a> CustomerTraits<'a> {
+    /// The value of trait `name`, if loaded and set.
+    pub fn get(&self, name: &str) -> Option<&'a serde_json::Value> {
+        let traits = self.traits;
+        let column = traits.names.iter().position(|n| n == name)?;
+        let cell = traits.cells[self.row * traits.names.len() + column];
+        (cell != Traits::ABSENT).then(|| &traits.values[cell as usize])
+    }
+}
+
+/// Distinct trait values looked up for sharing; later ones are stored per customer.
+const MAX_INTERNED: usize = 1 << 16;
+
+/// Loads the latest values of the traits `names`, for every customer as it is now.
+pub fn traits_named(root: &Path, names: &[String]) -> Result<Traits, StoreError> {
+    let mut traits = Traits {
+        names: names.to_vec(),
+        ..Traits::default()
+    };
     if names.is_empty() {
-        return Ok(found);
+        return Ok(traits);
     }
     // When a merged customer and its survivor both hold a trait, the later value wins.
     let mut set_at: HashMap<(u64, usize), i64> = HashMap::new();
+    let mut interned: HashMap<String, u32> = HashMap::new();
     let merges = crate::merged_customers(root)?;
+    let survivors: HashSet<u64> = merges.values().copied().collect();
     let db = crate::read_db(root)?;
     let mut statement = db
         .conn
         .prepare("SELECT customer_id, value, at FROM traits WHERE name = ?1")
         .map_err(db.error())?;
-    for (index, name) in names.iter().enumerate() {
-        let rows = statement
-            .query_map([name], |r| {
-                Ok((
-                    r.get::<_, i64>(0)? as u64,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            })
-            .map_err(db.error())?;
-        for row in rows {
-            let (customer, value, at) = row.map_err(db.error())?;
-            let customer = merges.get(&customer).copied().unwrap_or(customer);
-            let latest = set_at.entry((customer, index)).or_insert(i64::MIN);
-            if at < *latest {
-                continue;
+    let width = names.len();
+    for (column, name) in names.iter().enumerate() {
+        let mut rows = statement.query([name]).map_err(db.error())?;
+        while let Some(row) = rows.next().map_err(db.error())? {
+            let stored = row.get::<_, i64>(0).map_err(db.error())? as u64;
+            let at = row.get::<_, i64>(2).map_err(db.error())?;
+            let customer = merges.get(&stored).copied().unwrap_or(stored);
+            if stored != customer || survivors.contains(&customer) {
+                let latest = set_at.entry((customer, column)).or_insert(i64::MIN);
+                if at < *latest {
+                    continue;
+                }
+                *latest = at;
             }
-            *latest = at;
-            let value = serde_json::from_str(&value).unwrap_or(serde_json::Value::Null);
-            found
-                .entry(customer)
-                .or_default()
-                .insert(name.clone(), value);
+            let value = row.get_ref(1).map_err(db.error())?;
+            let text = value.as_str().unwrap_or("null");
+            let index = match interned.get(text) {
+                Some(&index) => index,
+                None => {
+                    let index = traits.values.len() as u32;
+                    traits
+                        .values
+                        .push(serde_json::from_str(text).unwrap_or(serde_json::Value::Null));
+                    // Values met once per customer (a sign-up date) would only fill the table.
+                    if interned.len() < MAX_INTERNED {
+                        interned.insert(text.to_string(), index);
+                    }
+                    index
+                }
+            };
+            let next_row = traits.rows.len() as u32;
+            let row = *traits.rows.entry(customer).or_insert(next_row) as usize;
+            if row == traits.cells.len() / width {
+                traits
+                    .cells
+                    .extend(std::iter::repeat_n(Traits::ABSENT, width));
+            }
+            traits.cells[row * width + column] = index;
         }
     }
-    Ok(found)
+    Ok(traits)
 }
 
 /// How a CRM finds a customer: a user id and an email address, when known.

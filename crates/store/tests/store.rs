@@ -436,18 +436,39 @@ fn parts_of_a_scan_together_give_the_whole_scan() {
         assert_eq!(parts[0].from, 0);
         assert_eq!(parts.last().unwrap().to, None);
         assert!(parts.windows(2).all(|w| w[0].to == Some(w[1].from)));
-        let mut seen = Seen::new();
-        let mut partials = Vec::new();
-        let mut customers = std::collections::HashSet::new();
-        let mut visit = |events: &parcours_store::scan::CustomerEvents| {
-            assert!(customers.insert(events.customer), "customer twice");
-            record(&mut seen, events);
-            Ok(())
-        };
-        for part in &parts {
-            partials.push(scan.run(part, &mut visit).unwrap());
-        }
-        let read = scan.finish(partials, &mut visit).unwrap();
+        // Parts run at once, as an analysis runs them, each on its thread.
+        let (mut seen, partials): (Vec<Seen>, Vec<_>) = std::thread::scope(|threads| {
+            let running: Vec<_> = parts
+                .iter()
+                .map(|part| {
+                    let scan = &scan;
+                    threads.spawn(move || {
+                        let mut seen = Seen::new();
+                        let partial = scan
+                            .run(part, |events| {
+                                record(&mut seen, events);
+                                Ok(())
+                            })
+                            .unwrap();
+                        (seen, partial)
+                    })
+                })
+                .collect();
+            running.into_iter().map(|t| t.join().unwrap()).unzip()
+        });
+        let mut seen: Seen = seen.drain(..).flatten().collect();
+        let read = scan
+            .finish(partials, |events| {
+                record(&mut seen, events);
+                Ok(())
+            })
+            .unwrap();
+        let mut customers: Vec<u64> = seen.iter().map(|e| e.0).collect();
+        customers.dedup();
+        let mut unique = customers.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(customers.len(), unique.len(), "a customer handed out twice");
         assert_eq!(read as usize, whole.len(), "{count} parts");
         seen.sort();
         assert_eq!(seen, whole, "{count} parts");

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use parcours_engine::analyze::{CustomerPlace, Model, Options, analyze};
+use parcours_engine::analyze::{CustomerPlace, Model, Options, analyze, analyze_each};
 use parcours_engine::report::Report;
 use parcours_journey::Journey;
 
@@ -20,6 +20,7 @@ pub struct Args {
     pub by: Option<String>,
     pub format: ReportFormat,
     pub output: Option<PathBuf>,
+    pub threads: Option<usize>,
 }
 
 pub struct CustomersArgs {
@@ -81,10 +82,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         from: parse_time("from", args.from.as_deref())?,
         to: parse_time("to", args.to.as_deref())?,
         by,
+        threads: args.threads,
     };
     let model = Model::new(&journey, &args.data)
         .with_context(|| format!("cannot read the store {}", args.data.display()))?;
-    let report = analyze(&model, &args.data, &options, |_| {})
+    let report = analyze(&model, &args.data, &options)
         .with_context(|| format!("cannot analyse the store {}", args.data.display()))?;
     let text = match args.format {
         ReportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
@@ -270,6 +272,7 @@ pub fn customers(args: CustomersArgs) -> anyhow::Result<ExitCode> {
         from: parse_time("from", args.from.as_deref())?,
         to: parse_time("to", args.to.as_deref())?,
         by: None,
+        threads: None,
     };
     let model = Model::new(&journey, &args.data)
         .with_context(|| format!("cannot read the store {}", args.data.display()))?;
@@ -309,7 +312,7 @@ pub fn customers(args: CustomersArgs) -> anyhow::Result<ExitCode> {
     };
     let contacts = parcours_store::scan::contact_ids(&args.data)
         .with_context(|| format!("cannot read the store {}", args.data.display()))?;
-    analyze(&model, &args.data, &options, |place| {
+    analyze_each(&model, &args.data, &options, |place| {
         if !keep(place) {
             return;
         }

@@ -201,7 +201,7 @@ fn analyse(data: &Path, path: &Path) -> anyhow::Result<parcours_engine::report::
     let model = parcours_engine::analyze::Model::new(&journey, data)
         .with_context(|| format!("cannot read the store {}", data.display()))?;
     let options = parcours_engine::analyze::Options::default();
-    let report = parcours_engine::analyze::analyze(&model, data, &options, |_| {})
+    let report = parcours_engine::analyze::analyze(&model, data, &options)
         .with_context(|| format!("cannot analyse the store {}", data.display()))?;
     crate::output::write_atomically(path, &parcours_report::html(&journey, &report))?;
     Ok(report)

@@ -78,9 +78,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             by,
             format,
             output,
+            threads,
         } => analyze::run(analyze::Args {
             journey,
             data: data.path,
+            threads: threads.map(usize::from),
             from,
             to,
             by,

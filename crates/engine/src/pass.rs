@@ -1,0 +1,580 @@
+//! One pass over customers: each customer placed in the funnel and counted into running
+//! tallies. A pass holds only sums, so passes over disjoint customers (one per thread)
+//! merge into the pass over all of them.
+
+use std::borrow::Cow;
+
+use parcours_store::scan::{CustomerEvents, Traits};
+
+use crate::HashMap;
+use crate::analyze::{CustomerPlace, Model, Options};
+use crate::breakdown::{self, Breakdown, MAX_GROUPS, NONE, OTHER};
+use crate::calendar::Calendar;
+use crate::cond::{CustomerState, EventView, History, Names};
+use crate::funnel::{Hit, Millis, Placement, place};
+use crate::kpi::{self, CustomerKpiInput, Delta};
+use crate::opportunity;
+use crate::paths::{PathCounts, collapse};
+use crate::tally::{Cohorts, Facts, Tally};
+
+/// Distinct values of a breakdown attribute counted separately during a pass; beyond, the
+/// customers go to [`OTHER`]. The report keeps the [`MAX_GROUPS`] largest.
+pub(crate) const TRACKED_GROUPS: usize = 1000;
+
+/// What every pass of one analysis shares.
+pub(crate) struct Context<'a> {
+    pub model: &'a Model<'a>,
+    pub options: &'a Options,
+    pub traits: &'a Traits,
+    pub names: Names<'a>,
+    pub calendar: Calendar,
+    /// The end of the period (last millisecond).
+    pub now: Millis,
+    /// The journey window in milliseconds.
+    pub window: Option<Millis>,
+}
+
+/// Sums that merge: counts over disjoint sets of customers add up.
+pub(crate) trait Merge {
+    /// Adds the counts of `other`, over other customers.
+    fn merge(&mut self, other: Self);
+    /// Customers counted.
+    fn customers(&self) -> u64;
+}
+
+/// Groups of one attribute.
+#[derive(Debug)]
+pub(crate) struct Groups<T> {
+    pub by: Breakdown,
+    pub groups: HashMap<String, T>,
+}
+
+impl<T: Merge> Groups<T> {
+    fn new(by: Breakdown) -> Groups<T> {
+        Groups {
+            by,
+            groups: HashMap::default(),
+        }
+    }
+
+    fn slot(&mut self, value: &str, make: impl FnOnce() -> T) -> &mut T {
+        let key = if self.groups.contains_key(value) || self.groups.len() < TRACKED_GROUPS {
+            value
+        } else {
+            OTHER
+        };
+        if !self.groups.contains_key(key) {
+            self.groups.insert(key.to_string(), make());
+        }
+        self.groups.get_mut(key).expect("inserted above")
+    }
+
+    fn merge(&mut self, other: Groups<T>) {
+        for (value, group) in other.groups {
+            match self.groups.get_mut(&value) {
+                Some(mine) => mine.merge(group),
+                None => {
+                    self.groups.insert(value, group);
+                }
+            }
+        }
+    }
+
+    /// Keeps the [`MAX_GROUPS`] largest groups (ties by value) and puts the others in
+    /// [`OTHER`].
+    pub fn keep_largest(&mut self) {
+        if self.groups.len() <= MAX_GROUPS {
+            return;
+        }
+        let mut order: Vec<(u64, String)> = self
+            .groups
+            .iter()
+            .filter(|(value, _)| *value != OTHER)
+            .map(|(value, group)| (group.customers(), value.clone()))
+            .collect();
+        order.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut other = self.groups.remove(OTHER);
+        for (_, value) in order.into_iter().skip(MAX_GROUPS - 1) {
+            let group = self.groups.remove(&value).expect("listed above");
+            match other.as_mut() {
+                Some(other) => other.merge(group),
+                None => other = Some(group),
+            }
+        }
+        if let Some(other) = other {
+            self.groups.insert(OTHER.to_string(), other);
+        }
+    }
+}
+
+/// Error-like events of one name, week by week.
+#[derive(Clone, Debug)]
+pub(crate) struct TroubleCounts {
+    /// Customers with at least one such event, per week.
+    pub customers: Vec<u64>,
+    /// Per stage (by touchpoint, else the customer's furthest stage then): events.
+    pub stages: Vec<u64>,
+    /// Per touchpoint: events.
+    pub touchpoints: HashMap<u16, u64>,
+    /// `field=value` of the events' properties, per week.
+    pub values: HashMap<String, Vec<u64>>,
+}
+
+impl TroubleCounts {
+    fn merge(&mut self, other: TroubleCounts) {
+        add(&mut self.customers, &other.customers);
+        add(&mut self.stages, &other.stages);
+        add_map(&mut self.touchpoints, other.touchpoints);
+        for (field, weeks) in other.values {
+            match self.values.get_mut(&field) {
+                Some(mine) => add(mine, &weeks),
+                None => {
+                    self.values.insert(field, weeks);
+                }
+            }
+        }
+    }
+}
+
+/// Adds `other` element by element.
+pub(crate) fn add(mine: &mut [u64], other: &[u64]) {
+    for (a, b) in mine.iter_mut().zip(other) {
+        *a += b;
+    }
+}
+
+/// Adds `other` key by key.
+pub(crate) fn add_map<K: std::hash::Hash + Eq>(mine: &mut HashMap<K, u64>, other: HashMap<K, u64>) {
+    for (key, n) in other {
+        *mine.entry(key).or_default() += n;
+    }
+}
+
+/// Everything counted in a pass over customers.
+pub(crate) struct Gathered {
+    pub calendar: Calendar,
+    pub now: Millis,
+    pub overall: Tally,
+    pub cohorts: Cohorts,
+    pub by: Option<Groups<Tally>>,
+    pub gaps: Vec<Groups<Cohorts>>,
+    pub paths: PathCounts,
+    pub trouble: HashMap<u32, TroubleCounts>,
+    /// Customers with an event, per week.
+    pub active: Vec<u64>,
+    pub persona_sizes: Vec<u64>,
+    pub segment_sizes: Vec<u64>,
+    /// Events in the period.
+    pub events: u64,
+}
+
+impl Gathered {
+    /// Adds the counts of a pass over other customers.
+    pub fn merge(&mut self, other: Gathered) {
+        self.overall.merge(other.overall);
+        self.cohorts.merge(other.cohorts);
+        if let (Some(mine), Some(theirs)) = (self.by.as_mut(), other.by) {
+            mine.merge(theirs);
+        }
+        for (mine, theirs) in self.gaps.iter_mut().zip(other.gaps) {
+            mine.merge(theirs);
+        }
+        self.paths.merge(other.paths);
+        for (code, counts) in other.trouble {
+            match self.trouble.get_mut(&code) {
+                Some(mine) => mine.merge(counts),
+                None => {
+                    self.trouble.insert(code, counts);
+                }
+            }
+        }
+        add(&mut self.active, &other.active);
+        add(&mut self.persona_sizes, &other.persona_sizes);
+        add(&mut self.segment_sizes, &other.segment_sizes);
+        self.events += other.events;
+    }
+
+    /// Once every pass is merged: the largest groups of each attribute.
+    pub fn finish(&mut self) {
+        if let Some(by) = self.by.as_mut() {
+            by.keep_largest();
+        }
+        for dim in &mut self.gaps {
+            dim.keep_largest();
+        }
+    }
+}
+
+/// Buffers reused from customer to customer.
+#[derive(Default)]
+struct Scratch {
+    hits: Vec<Hit>,
+    history: History,
+    matched: Vec<Vec<u32>>,
+    deltas: Vec<Vec<Delta>>,
+    path: Vec<u16>,
+    in_stage: Vec<Vec<u16>>,
+    member: Vec<usize>,
+    trouble_seen: Vec<(u32, usize)>,
+}
+
+/// A pass over some customers.
+pub(crate) struct Pass<'c> {
+    cx: &'c Context<'c>,
+    pub gathered: Gathered,
+    scratch: Scratch,
+}
+
+impl<'c> Pass<'c> {
+    pub fn new(cx: &'c Context<'c>) -> Pass<'c> {
+        let model = cx.model;
+        let stages = model.stage_ids.len();
+        let weeks = cx.calendar.len();
+        Pass {
+            cx,
+            gathered: Gathered {
+                overall: Tally::new(stages, model.kpis.len(), weeks),
+                cohorts: Cohorts::new(stages, weeks),
+                by: cx.options.by.clone().map(Groups::new),
+                gaps: model
+                    .gap_dimensions()
+                    .into_iter()
+                    .map(Groups::new)
+                    .collect(),
+                paths: PathCounts::default(),
+                trouble: HashMap::default(),
+                active: vec![0; weeks],
+                persona_sizes: vec![0; model.persona_ids.len()],
+                segment_sizes: vec![0; model.segments.len()],
+                events: 0,
+                now: cx.now,
+                calendar: cx.calendar.clone(),
+            },
+            scratch: Scratch {
+                matched: vec![Vec::new(); model.kpi_events.conds.len()],
+                deltas: vec![Vec::new(); model.kpis.len()],
+                in_stage: vec![Vec::new(); stages],
+                ..Scratch::default()
+            },
+        }
+    }
+
+    /// Places one customer and counts them; hands their place to `each` when given.
+    pub fn customer(
+        &mut self,
+        events: &CustomerEvents,
+        each: Option<&mut dyn FnMut(&CustomerPlace)>,
+    ) {
+        let cx = self.cx;
+        let model = cx.model;
+        let journey = model.journey;
+        let stages = model.stage_ids.len();
+        let weeks = cx.calendar.len();
+        let now = cx.now;
+        let names = &cx.names;
+        let calendar = &cx.calendar;
+        let week_of = |at: Millis| calendar.week(at);
+        let week16 = |at: Millis| calendar.week(at) as u16;
+        let Scratch {
+            hits,
+            history,
+            matched,
+            deltas,
+            path,
+            in_stage,
+            member,
+            trouble_seen,
+        } = &mut self.scratch;
+        let gathered = &mut self.gathered;
+        let (start, end) = period_range(events, cx.options);
+        if start == end {
+            return;
+        }
+        gathered.events += (end - start) as u64;
+        let mut views: Vec<EventView<'_>> = Vec::with_capacity(end - start);
+        for i in start..end {
+            let code = model.code_index.get(&events.code[i]).copied().unwrap_or(0);
+            views.push(EventView {
+                at: events.at[i],
+                code,
+                properties: events.properties.get(i),
+                context: events.context.get(i),
+                touchpoint: None,
+            });
+        }
+        let state = CustomerState {
+            traits: cx.traits.of(events.customer),
+            stage: None,
+            persona: None,
+        };
+        history.reset();
+        for i in 0..views.len() {
+            let code = views[i].code as usize;
+            let touchpoint = match model.touchpoint_by_code.get(code).copied().flatten() {
+                Some(fixed) => fixed,
+                None => {
+                    let scope = model.scope(&views, state, now, names);
+                    model
+                        .touchpoints
+                        .iter()
+                        .position(|tp| {
+                            tp.as_ref()
+                                .is_some_and(|tp| tp.on_event(&scope, history, i))
+                        })
+                        .map(|t| t as u16)
+                }
+            };
+            views[i].touchpoint = touchpoint;
+        }
+        history.reset();
+        hits.clear();
+        let scope = model.scope(&views, state, now, names);
+        for (i, view) in views.iter().enumerate() {
+            let code = view.code as usize;
+            let mut met = model.stages_met_by_code.get(code).copied().unwrap_or(0);
+            let mut open = model.stages_open_by_code.get(code).copied().unwrap_or(0);
+            while open != 0 {
+                let stage = open.trailing_zeros() as usize;
+                open &= open - 1;
+                if model.stages[stage]
+                    .as_ref()
+                    .is_some_and(|c| c.on_event(&scope, history, i))
+                {
+                    met |= 1 << stage;
+                }
+            }
+            while met != 0 {
+                let stage = met.trailing_zeros();
+                met &= met - 1;
+                hits.push(Hit {
+                    at: view.at,
+                    stage: stage as u16,
+                });
+            }
+        }
+        let placement: Placement = place(hits, stages, cx.window);
+        // Persona, then segments (which may read stage and persona).
+        let mut state = CustomerState {
+            stage: placement.furthest,
+            ..state
+        };
+        let scope = model.scope(&views, state, now, names);
+        let persona = model
+            .personas
+            .iter()
+            .position(|p| p.as_ref().is_some_and(|p| p.on_customer(&scope, history)));
+        if let Some(p) = persona {
+            gathered.persona_sizes[p] += 1;
+        }
+        state.persona = persona.map(|p| p as u16);
+        let scope = model.scope(&views, state, now, names);
+        member.clear();
+        for (index, segment) in model.segments.iter().enumerate() {
+            if segment.on_customer(&scope, history) {
+                gathered.segment_sizes[index] += 1;
+                member.push(index);
+            }
+        }
+        // KPIs.
+        kpi::match_events(&model.kpi_events, &scope, history, matched);
+        let input = CustomerKpiInput {
+            scope: &scope,
+            matched,
+            first_met: &placement.first_met,
+            week_of: &week16,
+        };
+        for (kpi, out) in model.kpis.iter().zip(deltas.iter_mut()) {
+            out.clear();
+            kpi::contribute(kpi, &input, history, out);
+        }
+        // Paths and touchpoints around leaving.
+        collapse(views.iter().map(|v| v.touchpoint), path);
+        gathered.paths.add(path, placement.level, stages);
+        // Touchpoints of later stages (a newsletter still arriving) say nothing about why a
+        // customer stopped earlier.
+        let relevant = |tp: u16, s: usize| {
+            model.touchpoint_stage[tp as usize].is_none_or(|ts| ts as usize <= s + 1)
+        };
+        let level = placement.level as usize;
+        let last_touchpoint = level.checked_sub(1).and_then(|s| {
+            views
+                .iter()
+                .rev()
+                .find_map(|v| v.touchpoint.filter(|&tp| relevant(tp, s)))
+        });
+        for (s, used) in in_stage.iter_mut().enumerate() {
+            used.clear();
+            let Some(from) = placement.reached_at[s].filter(|_| s < level) else {
+                continue;
+            };
+            let to = placement
+                .reached_at
+                .get(s + 1)
+                .copied()
+                .flatten()
+                .unwrap_or(Millis::MAX);
+            let first = views.partition_point(|v| v.at < from);
+            for view in views[first..].iter().take_while(|v| v.at < to) {
+                if let Some(tp) = view.touchpoint.filter(|&tp| relevant(tp, s))
+                    && !used.contains(&tp)
+                {
+                    used.push(tp);
+                }
+            }
+        }
+        let facts = Facts {
+            placement: &placement,
+            first_event: views[0].at,
+            kpis: deltas,
+            last_touchpoint,
+            touchpoints_in_stage: in_stage,
+        };
+        gathered.overall.add(&facts);
+        gathered.cohorts.add(&facts, &week_of);
+        let mut last_week = usize::MAX;
+        for view in &views {
+            let w = week_of(view.at);
+            if w != last_week {
+                gathered.active[w] += 1;
+                last_week = w;
+            }
+        }
+        count_trouble(
+            model,
+            &views,
+            &placement,
+            &week_of,
+            weeks,
+            trouble_seen,
+            &mut gathered.trouble,
+        );
+        let first_channel = path.first().map(|&tp| model.channels[tp as usize]);
+        let none = || Cow::Borrowed(NONE);
+        let value_of = |by: &Breakdown, values: &mut Vec<Cow<'c, str>>| {
+            values.clear();
+            match by {
+                Breakdown::Persona => {
+                    values.push(persona.map_or_else(none, |p| Cow::Borrowed(&model.persona_ids[p])))
+                }
+                Breakdown::Segment => {
+                    if member.is_empty() {
+                        values.push(none());
+                    } else {
+                        values.extend(
+                            member
+                                .iter()
+                                .map(|&s| Cow::Borrowed(journey.segments[s].id.as_str())),
+                        );
+                    }
+                }
+                Breakdown::Channel => values.push(Cow::Borrowed(first_channel.unwrap_or(NONE))),
+                Breakdown::Prop(name) => values.push(
+                    breakdown::first_field(&views, false, name).map_or_else(none, Cow::Owned),
+                ),
+                Breakdown::Context(name) => values
+                    .push(breakdown::first_field(&views, true, name).map_or_else(none, Cow::Owned)),
+                Breakdown::Trait(name) => values.push(
+                    state
+                        .traits
+                        .and_then(|t| t.get(name.as_str()))
+                        .and_then(breakdown::label)
+                        .unwrap_or_else(none),
+                ),
+            }
+        };
+        let mut values = Vec::new();
+        if let Some(by) = gathered.by.as_mut() {
+            value_of(&by.by, &mut values);
+            for value in values.drain(..) {
+                by.slot(&value, || Tally::new(stages, model.kpis.len(), 1))
+                    .add(&facts);
+            }
+        }
+        for dim in gathered.gaps.iter_mut() {
+            value_of(&dim.by, &mut values);
+            for value in values.drain(..) {
+                dim.slot(&value, || Cohorts::new(stages, weeks))
+                    .add(&facts, &week_of);
+            }
+        }
+        if let Some(each) = each {
+            each(&CustomerPlace {
+                customer: events.customer,
+                stage: placement
+                    .furthest
+                    .map(|f| model.stage_ids[f as usize].clone()),
+                level: placement.level,
+                persona: persona.map(|p| model.persona_ids[p].clone()),
+                segments: member
+                    .iter()
+                    .map(|&s| journey.segments[s].id.clone())
+                    .collect(),
+                first_met: placement.first_met.clone(),
+                events: views.len() as u32,
+            });
+        }
+    }
+}
+
+fn count_trouble(
+    model: &Model<'_>,
+    views: &[EventView<'_>],
+    placement: &Placement,
+    week_of: &dyn Fn(Millis) -> usize,
+    weeks: usize,
+    seen: &mut Vec<(u32, usize)>,
+    trouble: &mut HashMap<u32, TroubleCounts>,
+) {
+    seen.clear();
+    for view in views {
+        if !model
+            .trouble_by_code
+            .get(view.code as usize)
+            .copied()
+            .unwrap_or(false)
+        {
+            continue;
+        }
+        let w = week_of(view.at);
+        let counts = trouble.entry(view.code).or_insert_with(|| TroubleCounts {
+            customers: vec![0; weeks],
+            stages: vec![0; model.stage_ids.len()],
+            touchpoints: HashMap::default(),
+            values: HashMap::default(),
+        });
+        if !seen.contains(&(view.code, w)) {
+            seen.push((view.code, w));
+            counts.customers[w] += 1;
+        }
+        let stage = view
+            .touchpoint
+            .and_then(|tp| model.touchpoint_stage[tp as usize])
+            .map(usize::from)
+            .or_else(|| {
+                placement
+                    .first_met
+                    .iter()
+                    .rposition(|m| m.is_some_and(|m| m <= view.at))
+            });
+        if let Some(s) = stage {
+            counts.stages[s] += 1;
+        }
+        if let Some(tp) = view.touchpoint {
+            *counts.touchpoints.entry(tp).or_default() += 1;
+        }
+        for field in opportunity::fields(view.properties) {
+            counts.values.entry(field).or_insert_with(|| vec![0; weeks])[w] += 1;
+        }
+    }
+}
+
+/// The events of the period: `at` is sorted, so a range.
+fn period_range(events: &CustomerEvents, options: &Options) -> (usize, usize) {
+    let start = options
+        .from
+        .map_or(0, |from| events.at.partition_point(|&t| t < from));
+    let end = options
+        .to
+        .map_or(events.len(), |to| events.at.partition_point(|&t| t < to));
+    (start, end.max(start))
+}
