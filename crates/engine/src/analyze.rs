@@ -1,7 +1,6 @@
 //! Journey results: every customer placed, then counted stage by stage, week by week, by
 //! group, with KPIs, paths and opportunities.
 
-use crate::HashMap;
 use std::path::Path;
 
 use parcours_journey::Journey;
@@ -58,8 +57,8 @@ pub struct Model<'j> {
     pub(crate) touchpoint_ids: Vec<String>,
     pub(crate) channels: Vec<&'static str>,
     pub(crate) catalog: Vec<CodeInfo>,
-    /// Store code → catalogue index.
-    pub(crate) code_index: HashMap<i32, u32>,
+    /// Store code → catalogue index (codes are small and dense: a table).
+    pub(crate) code_index: Vec<u32>,
     pub(crate) touchpoints: Vec<Option<Cond>>,
     pub(crate) stages: Vec<Option<Cond>>,
     pub(crate) personas: Vec<Option<Cond>>,
@@ -85,9 +84,15 @@ impl<'j> Model<'j> {
     /// Compiles the journey for the store at `root`.
     pub fn new(journey: &'j Journey, root: &Path) -> Result<Model<'j>, EngineError> {
         let mut catalog = Vec::new();
-        let mut code_index = HashMap::default();
+        let mut code_index = Vec::new();
         for (code, kind, name) in event_codes(root)? {
-            code_index.insert(code, catalog.len() as u32);
+            let Ok(slot) = usize::try_from(code) else {
+                continue;
+            };
+            if slot >= code_index.len() {
+                code_index.resize(slot + 1, 0);
+            }
+            code_index[slot] = catalog.len() as u32;
             catalog.push(CodeInfo {
                 kind: kind.as_str().to_string(),
                 name,

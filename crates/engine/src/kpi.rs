@@ -55,6 +55,10 @@ pub(crate) struct EventConds {
     pub conds: Vec<Cond>,
     /// Per condition, per catalogue entry: the decision from the code alone.
     pub by_code: Vec<Vec<Option<bool>>>,
+    /// Per catalogue entry: the conditions the code alone meets, as bits (when there are
+    /// at most 64 conditions), and those that need the event itself.
+    met_by_code: Vec<u64>,
+    open_by_code: Vec<u64>,
 }
 
 impl EventConds {
@@ -81,6 +85,17 @@ impl EventConds {
                     .collect()
             })
             .collect();
+        if self.conds.len() <= 64 {
+            let bits = |want: Option<bool>, code: usize| {
+                self.by_code
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, by_code)| by_code[code] == want)
+                    .fold(0u64, |bits, (c, _)| bits | 1 << c)
+            };
+            self.met_by_code = (0..catalog.len()).map(|code| bits(Some(true), code)).collect();
+            self.open_by_code = (0..catalog.len()).map(|code| bits(None, code)).collect();
+        }
     }
 }
 
@@ -199,6 +214,27 @@ pub(crate) fn match_events(
 ) {
     for list in matched.iter_mut() {
         list.clear();
+    }
+    if !conds.met_by_code.is_empty() || conds.conds.is_empty() {
+        // Most events meet none of the conditions: two bit sets per code say which.
+        for (i, event) in scope.events.iter().enumerate() {
+            let code = event.code as usize;
+            let mut met = conds.met_by_code.get(code).copied().unwrap_or(0);
+            let mut open = conds.open_by_code.get(code).copied().unwrap_or(0);
+            while open != 0 {
+                let c = open.trailing_zeros() as usize;
+                open &= open - 1;
+                if conds.conds[c].on_event(scope, history, i) {
+                    met |= 1 << c;
+                }
+            }
+            while met != 0 {
+                let c = met.trailing_zeros() as usize;
+                met &= met - 1;
+                matched[c].push(i as u32);
+            }
+        }
+        return;
     }
     for (i, event) in scope.events.iter().enumerate() {
         let code = event.code as usize;

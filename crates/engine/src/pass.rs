@@ -293,7 +293,11 @@ impl<'c> Pass<'c> {
         gathered.events += (end - start) as u64;
         let mut views: Vec<EventView<'_>> = Vec::with_capacity(end - start);
         for i in start..end {
-            let code = model.code_index.get(&events.code[i]).copied().unwrap_or(0);
+            let code = usize::try_from(events.code[i])
+                .ok()
+                .and_then(|c| model.code_index.get(c))
+                .copied()
+                .unwrap_or(0);
             views.push(EventView {
                 at: events.at[i],
                 code,
