@@ -5,7 +5,9 @@ use std::path::Path;
 
 use parcours_journey::Journey;
 use parcours_store::StoreError;
-use parcours_store::scan::{Part, Partial, Scan, ScanColumns, event_codes, traits_named};
+use parcours_store::scan::{
+    CustomerEvents, Part, Partial, Scan, ScanColumns, TraitScope, event_codes, traits_named,
+};
 use regex::Regex;
 use serde::Serialize;
 
@@ -316,7 +318,7 @@ fn run(
     mut each: Option<&mut dyn FnMut(&CustomerPlace)>,
 ) -> Result<Report, EngineError> {
     let journey = model.journey;
-    let traits = traits_named(root, &model.gap_trait_names(options))?;
+    let trait_names = model.gap_trait_names(options);
     let stats = parcours_store::stats(root)?;
     let now = match options.to {
         Some(to) => to - 1,
@@ -327,7 +329,6 @@ fn run(
     let cx = Context {
         model,
         options,
-        traits: &traits,
         names: model.names(),
         calendar: calendar.clone(),
         now,
@@ -341,62 +342,93 @@ fn run(
             std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
         })
     };
-    let parts = if threads > 1 {
-        scan.parts(threads)
-    } else {
-        vec![Part::ALL]
-    };
-    let mut passes: Vec<(Pass<'_>, Partial)> = if parts.len() == 1 {
-        let mut pass = Pass::new(&cx);
-        let partial = scan.run(&parts[0], |events| {
+    let parts = scan.parts(threads.max(1));
+    let mut gathered = if parts.len() == 1 {
+        let traits = traits_named(root, &trait_names, TraitScope::All)?;
+        let mut pass = Pass::new(&cx, &traits);
+        let mut visit = |events: &CustomerEvents| {
             pass.customer(
                 events,
                 each.as_mut()
                     .map(|f| &mut **f as &mut dyn FnMut(&CustomerPlace)),
             );
             Ok(())
-        })?;
-        vec![(pass, partial)]
+        };
+        let partial = scan.run(&Part::ALL, &mut visit)?;
+        // Merged customers, whose pieces may lie anywhere, last.
+        scan.finish(vec![partial], &mut visit)?;
+        pass.gathered
     } else {
-        std::thread::scope(|threads| {
-            let running: Vec<_> = parts
-                .iter()
-                .map(|part| {
-                    let (scan, cx) = (&scan, &cx);
-                    threads.spawn(move || -> Result<(Pass<'_>, Partial), StoreError> {
-                        let mut pass = Pass::new(cx);
-                        let partial = scan.run(part, |events| {
-                            pass.customer(events, None);
-                            Ok(())
-                        })?;
-                        Ok((pass, partial))
-                    })
-                })
-                .collect();
-            running
-                .into_iter()
-                .map(|thread| thread.join().expect("an analysis thread panicked"))
-                .collect::<Result<Vec<_>, StoreError>>()
-        })?
+        in_parallel(root, &cx, &scan, &parts, &trait_names)?
     };
-    let (mut pass, partial) = passes.remove(0);
-    let mut partials = vec![partial];
-    for (other, partial) in passes {
-        pass.gathered.merge(other.gathered);
-        partials.push(partial);
-    }
-    // Merged customers, whose pieces may lie in several parts, last.
-    scan.finish(partials, |events| {
-        pass.customer(
-            events,
-            each.as_mut()
-                .map(|f| &mut **f as &mut dyn FnMut(&CustomerPlace)),
-        );
-        Ok(())
-    })?;
-    let mut gathered = pass.gathered;
     gathered.finish();
     Ok(report(model, &gathered, first))
+}
+
+/// One thread per part, each loading its customers' traits and counting them; then the
+/// held customers (merged ones and their survivors), whose traits a thread of their own
+/// loaded meanwhile, shared among the threads again.
+fn in_parallel(
+    root: &Path,
+    cx: &Context<'_>,
+    scan: &Scan,
+    parts: &[Part],
+    trait_names: &[String],
+) -> Result<Gathered, EngineError> {
+    let held_ids = scan.held_customers();
+    let (counted, held_traits) = std::thread::scope(|threads| {
+        let held_traits =
+            threads.spawn(|| traits_named(root, trait_names, TraitScope::Customers(&held_ids)));
+        let running: Vec<_> = parts
+            .iter()
+            .map(|&part| {
+                threads.spawn(move || -> Result<(Gathered, Partial), StoreError> {
+                    let traits = traits_named(root, trait_names, TraitScope::Part(part))?;
+                    let mut pass = Pass::new(cx, &traits);
+                    let partial = scan.run(&part, |events| {
+                        pass.customer(events, None);
+                        Ok(())
+                    })?;
+                    Ok((pass.gathered, partial))
+                })
+            })
+            .collect();
+        let counted = running
+            .into_iter()
+            .map(|thread| thread.join().expect("an analysis thread panicked"))
+            .collect::<Result<Vec<_>, StoreError>>();
+        let held_traits = held_traits.join().expect("the traits thread panicked");
+        (counted, held_traits)
+    });
+    let (gathered, partials): (Vec<Gathered>, Vec<Partial>) = counted?.into_iter().unzip();
+    let held_traits = held_traits?;
+    let (_, held) = scan.held(partials);
+    let chunk = held.len().div_ceil(parts.len()).max(1);
+    let held_counts = std::thread::scope(|threads| {
+        let running: Vec<_> = held
+            .chunks(chunk)
+            .map(|customers| {
+                let traits = &held_traits;
+                threads.spawn(move || {
+                    let mut pass = Pass::new(cx, traits);
+                    for events in customers {
+                        pass.customer(events, None);
+                    }
+                    pass.gathered
+                })
+            })
+            .collect();
+        running
+            .into_iter()
+            .map(|thread| thread.join().expect("an analysis thread panicked"))
+            .collect::<Vec<_>>()
+    });
+    let mut all = gathered.into_iter().chain(held_counts);
+    let mut total = all.next().expect("at least one part");
+    for other in all {
+        total.merge(other);
+    }
+    Ok(total)
 }
 
 /// The journey results from the counts of every customer.

@@ -93,7 +93,9 @@ impl EventConds {
                     .filter(|(_, by_code)| by_code[code] == want)
                     .fold(0u64, |bits, (c, _)| bits | 1 << c)
             };
-            self.met_by_code = (0..catalog.len()).map(|code| bits(Some(true), code)).collect();
+            self.met_by_code = (0..catalog.len())
+                .map(|code| bits(Some(true), code))
+                .collect();
             self.open_by_code = (0..catalog.len()).map(|code| bits(None, code)).collect();
         }
     }

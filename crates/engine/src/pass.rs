@@ -25,7 +25,6 @@ pub(crate) const TRACKED_GROUPS: usize = 1000;
 pub(crate) struct Context<'a> {
     pub model: &'a Model<'a>,
     pub options: &'a Options,
-    pub traits: &'a Traits,
     pub names: Names<'a>,
     pub calendar: Calendar,
     /// The end of the period (last millisecond).
@@ -221,17 +220,19 @@ struct Scratch {
 /// A pass over some customers.
 pub(crate) struct Pass<'c> {
     cx: &'c Context<'c>,
+    traits: &'c Traits,
     pub gathered: Gathered,
     scratch: Scratch,
 }
 
 impl<'c> Pass<'c> {
-    pub fn new(cx: &'c Context<'c>) -> Pass<'c> {
+    pub fn new(cx: &'c Context<'c>, traits: &'c Traits) -> Pass<'c> {
         let model = cx.model;
         let stages = model.stage_ids.len();
         let weeks = cx.calendar.len();
         Pass {
             cx,
+            traits,
             gathered: Gathered {
                 overall: Tally::new(stages, model.kpis.len(), weeks),
                 cohorts: Cohorts::new(stages, weeks),
@@ -307,7 +308,7 @@ impl<'c> Pass<'c> {
             });
         }
         let state = CustomerState {
-            traits: cx.traits.of(events.customer),
+            traits: self.traits.of(events.customer),
             stage: None,
             persona: None,
         };

@@ -424,6 +424,16 @@ impl Scan {
         partials: Vec<Partial>,
         mut visit: impl FnMut(&CustomerEvents) -> Result<(), StoreError>,
     ) -> Result<u64, StoreError> {
+        let (read, held) = self.held(partials);
+        for events in &held {
+            visit(events)?;
+        }
+        Ok(read)
+    }
+
+    /// Puts together the held pieces of every part: the events read by all parts, and the
+    /// held customers' histories in increasing customer order, to be visited by any thread.
+    pub fn held(&self, partials: Vec<Partial>) -> (u64, Vec<CustomerEvents>) {
         let mut held: HashMap<u64, CustomerEvents> = HashMap::new();
         let mut read = 0;
         for partial in partials {
@@ -437,14 +447,20 @@ impl Scan {
                 }
             }
         }
-        let mut ids: Vec<u64> = held.keys().copied().collect();
-        ids.sort_unstable();
-        for id in ids {
-            let mut events = held.remove(&id).expect("listed above");
+        let mut customers: Vec<CustomerEvents> = held.into_values().collect();
+        customers.sort_unstable_by_key(|events| events.customer);
+        for events in &mut customers {
             events.finish();
-            visit(&events)?;
         }
-        Ok(read)
+        (read, customers)
+    }
+
+    /// Customers whose history a part holds back: merged ones and their survivors, under
+    /// the ids they have now.
+    pub fn held_customers(&self) -> Vec<u64> {
+        let mut ids: Vec<u64> = self.survivors.iter().copied().collect();
+        ids.sort_unstable();
+        ids
     }
 }
 
@@ -812,8 +828,25 @@ impl<'a> CustomerTraits<'a> {
 /// Distinct trait values looked up for sharing; later ones are stored per customer.
 const MAX_INTERNED: usize = 1 << 16;
 
-/// Loads the latest values of the traits `names`, for every customer as it is now.
-pub fn traits_named(root: &Path, names: &[String]) -> Result<Traits, StoreError> {
+/// Which customers' traits to load.
+#[derive(Clone, Copy, Debug)]
+pub enum TraitScope<'a> {
+    /// Every customer.
+    All,
+    /// Customers stored under ids of a part: what a part's scan hands out (merged customers
+    /// and their survivors aside, which [`Scan::held`] gathers).
+    Part(Part),
+    /// These customers (ids as they are now) and those merged into them.
+    Customers(&'a [u64]),
+}
+
+/// Loads the latest values of the traits `names`, for the customers of `scope` as they are
+/// now.
+pub fn traits_named(
+    root: &Path,
+    names: &[String],
+    scope: TraitScope<'_>,
+) -> Result<Traits, StoreError> {
     let mut traits = Traits {
         names: names.to_vec(),
         ..Traits::default()
@@ -827,48 +860,79 @@ pub fn traits_named(root: &Path, names: &[String]) -> Result<Traits, StoreError>
     let merges = crate::merged_customers(root)?;
     let survivors: HashSet<u64> = merges.values().copied().collect();
     let db = crate::read_db(root)?;
+    // The primary key is (customer_id, name): a part is a range of it, a customer a point.
     let mut statement = db
         .conn
-        .prepare("SELECT customer_id, value, at FROM traits WHERE name = ?1")
+        .prepare(
+            "SELECT customer_id, value, at FROM traits \
+             WHERE name = ?1 AND customer_id >= ?2 AND customer_id <= ?3",
+        )
         .map_err(db.error())?;
+    let ranges: Vec<(i64, i64)> = match scope {
+        TraitScope::All => vec![(i64::MIN, i64::MAX)],
+        TraitScope::Part(part) => {
+            let last = part.to.map_or(i64::MAX, |to| to.saturating_sub(1) as i64);
+            vec![(part.from.min(i64::MAX as u64) as i64, last)]
+        }
+        TraitScope::Customers(ids) => {
+            let wanted: HashSet<u64> = ids.iter().copied().collect();
+            let mut stored: Vec<u64> = ids.to_vec();
+            stored.extend(
+                merges
+                    .iter()
+                    .filter(|(_, to)| wanted.contains(to))
+                    .map(|(&from, _)| from),
+            );
+            stored.sort_unstable();
+            stored.dedup();
+            stored
+                .into_iter()
+                .map(|id| (id as i64, id as i64))
+                .collect()
+        }
+    };
     let width = names.len();
     for (column, name) in names.iter().enumerate() {
-        let mut rows = statement.query([name]).map_err(db.error())?;
-        while let Some(row) = rows.next().map_err(db.error())? {
-            let stored = row.get::<_, i64>(0).map_err(db.error())? as u64;
-            let at = row.get::<_, i64>(2).map_err(db.error())?;
-            let customer = merges.get(&stored).copied().unwrap_or(stored);
-            if stored != customer || survivors.contains(&customer) {
-                let latest = set_at.entry((customer, column)).or_insert(i64::MIN);
-                if at < *latest {
-                    continue;
-                }
-                *latest = at;
-            }
-            let value = row.get_ref(1).map_err(db.error())?;
-            let text = value.as_str().unwrap_or("null");
-            let index = match interned.get(text) {
-                Some(&index) => index,
-                None => {
-                    let index = traits.values.len() as u32;
-                    traits
-                        .values
-                        .push(serde_json::from_str(text).unwrap_or(serde_json::Value::Null));
-                    // Values met once per customer (a sign-up date) would only fill the table.
-                    if interned.len() < MAX_INTERNED {
-                        interned.insert(text.to_string(), index);
+        for &(low, high) in &ranges {
+            let mut rows = statement
+                .query(rusqlite::params![name, low, high])
+                .map_err(db.error())?;
+            while let Some(row) = rows.next().map_err(db.error())? {
+                let stored = row.get::<_, i64>(0).map_err(db.error())? as u64;
+                let at = row.get::<_, i64>(2).map_err(db.error())?;
+                let customer = merges.get(&stored).copied().unwrap_or(stored);
+                if stored != customer || survivors.contains(&customer) {
+                    let latest = set_at.entry((customer, column)).or_insert(i64::MIN);
+                    if at < *latest {
+                        continue;
                     }
-                    index
+                    *latest = at;
                 }
-            };
-            let next_row = traits.rows.len() as u32;
-            let row = *traits.rows.entry(customer).or_insert(next_row) as usize;
-            if row == traits.cells.len() / width {
-                traits
-                    .cells
-                    .extend(std::iter::repeat_n(Traits::ABSENT, width));
+                let value = row.get_ref(1).map_err(db.error())?;
+                let text = value.as_str().unwrap_or("null");
+                let index = match interned.get(text) {
+                    Some(&index) => index,
+                    None => {
+                        let index = traits.values.len() as u32;
+                        traits
+                            .values
+                            .push(serde_json::from_str(text).unwrap_or(serde_json::Value::Null));
+                        // Values met once per customer (a sign-up date) would only fill the table.
+                        if interned.len() < MAX_INTERNED {
+                            interned.insert(text.to_string(), index);
+                        }
+                        index
+                    }
+                };
+                let next_row = traits.rows.len() as u32;
+                let row = *traits.rows.entry(customer).or_insert(next_row) as usize;
+                if row == traits.cells.len() / width {
+                    traits
+                        .cells
+                        .extend(std::iter::repeat_n(Traits::ABSENT, width));
+                }
+                traits.cells[row * width + column] = index;
             }
-            traits.cells[row * width + column] = index;
         }
     }
     Ok(traits)

@@ -158,6 +158,24 @@ fn traits_keep_their_latest_value_across_imports_and_merges() {
     // "free" (Mar 2) beats "pro" (Mar 1) though it came first; Paris (Mar 3) beats Lyon.
     assert_eq!(customer.traits["plan"], "free");
     assert_eq!(customer.traits["city"], "Paris");
+    // Analyses load the same latest values, for everyone or for the merged customer alone.
+    use parcours_store::scan::{Part, TraitScope, traits_named};
+    let names = vec!["plan".to_string(), "city".to_string(), "absent".to_string()];
+    for scope in [TraitScope::All, TraitScope::Customers(&[customer.id])] {
+        let traits = traits_named(&dir, &names, scope).unwrap();
+        assert_eq!(traits.customers(), 1, "{scope:?}");
+        let mine = traits.of(customer.id).unwrap();
+        assert_eq!(mine.get("plan").unwrap(), "free", "{scope:?}");
+        assert_eq!(mine.get("city").unwrap(), "Paris", "{scope:?}");
+        assert_eq!(mine.get("absent"), None);
+    }
+    let beyond = Part {
+        from: customer.id + 1000,
+        to: None,
+    };
+    let none = traits_named(&dir, &names, TraitScope::Part(beyond)).unwrap();
+    assert_eq!(none.customers(), 0);
+    assert!(none.of(customer.id).is_none());
 }
 
 #[test]
