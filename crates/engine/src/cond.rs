@@ -314,6 +314,28 @@ pub struct Scope<'a> {
     pub names: &'a Names<'a>,
 }
 
+/// Conditions met by one event, as bits: those its code alone meets (`met`), plus those among
+/// `open` (which need the event itself) for which `test` holds.
+pub(crate) fn resolve_bits(mut met: u64, open: u64, mut test: impl FnMut(usize) -> bool) -> u64 {
+    for c in bits(open) {
+        if test(c) {
+            met |= 1 << c;
+        }
+    }
+    met
+}
+
+/// The positions of the bits set in `set`, lowest first.
+pub(crate) fn bits(mut set: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        (set != 0).then(|| {
+            let bit = set.trailing_zeros() as usize;
+            set &= set - 1;
+            bit
+        })
+    })
+}
+
 /// Cache of history function results, shared by all the conditions evaluated on a customer:
 /// for each (condition, slot), the indices of the customer's events matching the function's
 /// condition. [`History::reset`] between customers; what an event code alone decides is
@@ -718,6 +740,15 @@ fn compare(op: BinaryOp, l: &Val<'_>, r: &Val<'_>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bit_sets_resolve_open_conditions_by_testing_them() {
+        assert_eq!(bits(0b1010_0001).collect::<Vec<_>>(), [0, 5, 7]);
+        assert_eq!(bits(0).count(), 0);
+        assert_eq!(bits(1 << 63).collect::<Vec<_>>(), [63]);
+        let met = resolve_bits(0b0001, 0b0110, |c| c == 2);
+        assert_eq!(met, 0b0101);
+    }
 
     fn customer_cond(text: &str) -> Cond {
         let scope = parcours_expr::Scope::customer(parcours_expr::Names::default());

@@ -4,7 +4,7 @@
 use parcours_journey::{Direction, Kpi, Measure, Unit};
 use serde::Serialize;
 
-use crate::cond::{CodeInfo, Cond, History, Names, Scope, json_path};
+use crate::cond::{CodeInfo, Cond, History, Names, Scope, bits, json_path, resolve_bits};
 use crate::funnel::Millis;
 use crate::stats::{Moments, Proportion, quantile};
 
@@ -221,18 +221,12 @@ pub(crate) fn match_events(
         // Most events meet none of the conditions: two bit sets per code say which.
         for (i, event) in scope.events.iter().enumerate() {
             let code = event.code as usize;
-            let mut met = conds.met_by_code.get(code).copied().unwrap_or(0);
-            let mut open = conds.open_by_code.get(code).copied().unwrap_or(0);
-            while open != 0 {
-                let c = open.trailing_zeros() as usize;
-                open &= open - 1;
-                if conds.conds[c].on_event(scope, history, i) {
-                    met |= 1 << c;
-                }
-            }
-            while met != 0 {
-                let c = met.trailing_zeros() as usize;
-                met &= met - 1;
+            let met = resolve_bits(
+                conds.met_by_code.get(code).copied().unwrap_or(0),
+                conds.open_by_code.get(code).copied().unwrap_or(0),
+                |c| conds.conds[c].on_event(scope, history, i),
+            );
+            for c in bits(met) {
                 matched[c].push(i as u32);
             }
         }

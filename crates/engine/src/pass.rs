@@ -10,7 +10,7 @@ use crate::HashMap;
 use crate::analyze::{CustomerPlace, Model, Options};
 use crate::breakdown::{self, Breakdown, MAX_GROUPS, NONE, OTHER};
 use crate::calendar::Calendar;
-use crate::cond::{CustomerState, EventView, History, Names};
+use crate::cond::{CustomerState, EventView, History, Names, bits, resolve_bits};
 use crate::funnel::{Hit, Millis, Placement, place};
 use crate::kpi::{self, CustomerKpiInput, Delta};
 use crate::opportunity;
@@ -69,14 +69,7 @@ impl<T: Merge> Groups<T> {
     }
 
     fn merge(&mut self, other: Groups<T>) {
-        for (value, group) in other.groups {
-            match self.groups.get_mut(&value) {
-                Some(mine) => mine.merge(group),
-                None => {
-                    self.groups.insert(value, group);
-                }
-            }
-        }
+        merge_maps(&mut self.groups, other.groups, T::merge);
     }
 
     /// Keeps the [`MAX_GROUPS`] largest groups (ties by value) and puts the others in
@@ -124,14 +117,9 @@ impl TroubleCounts {
         add(&mut self.customers, &other.customers);
         add(&mut self.stages, &other.stages);
         add_map(&mut self.touchpoints, other.touchpoints);
-        for (field, weeks) in other.values {
-            match self.values.get_mut(&field) {
-                Some(mine) => add(mine, &weeks),
-                None => {
-                    self.values.insert(field, weeks);
-                }
-            }
-        }
+        merge_maps(&mut self.values, other.values, |mine, weeks| {
+            add(mine, &weeks)
+        });
     }
 }
 
@@ -144,8 +132,22 @@ pub(crate) fn add(mine: &mut [u64], other: &[u64]) {
 
 /// Adds `other` key by key.
 pub(crate) fn add_map<K: std::hash::Hash + Eq>(mine: &mut HashMap<K, u64>, other: HashMap<K, u64>) {
-    for (key, n) in other {
-        *mine.entry(key).or_default() += n;
+    merge_maps(mine, other, |a, b| *a += b);
+}
+
+/// Moves the entries of `other` into `mine`, combining the values of keys in both.
+pub(crate) fn merge_maps<K: std::hash::Hash + Eq, V>(
+    mine: &mut HashMap<K, V>,
+    other: HashMap<K, V>,
+    mut combine: impl FnMut(&mut V, V),
+) {
+    for (key, value) in other {
+        match mine.get_mut(&key) {
+            Some(existing) => combine(existing, value),
+            None => {
+                mine.insert(key, value);
+            }
+        }
     }
 }
 
@@ -179,14 +181,7 @@ impl Gathered {
             mine.merge(theirs);
         }
         self.paths.merge(other.paths);
-        for (code, counts) in other.trouble {
-            match self.trouble.get_mut(&code) {
-                Some(mine) => mine.merge(counts),
-                None => {
-                    self.trouble.insert(code, counts);
-                }
-            }
-        }
+        merge_maps(&mut self.trouble, other.trouble, TroubleCounts::merge);
         add(&mut self.active, &other.active);
         add(&mut self.persona_sizes, &other.persona_sizes);
         add(&mut self.segment_sizes, &other.segment_sizes);
@@ -336,26 +331,19 @@ impl<'c> Pass<'c> {
         let scope = model.scope(&views, state, now, names);
         for (i, view) in views.iter().enumerate() {
             let code = view.code as usize;
-            let mut met = model.stages_met_by_code.get(code).copied().unwrap_or(0);
-            let mut open = model.stages_open_by_code.get(code).copied().unwrap_or(0);
-            while open != 0 {
-                let stage = open.trailing_zeros() as usize;
-                open &= open - 1;
-                if model.stages[stage]
-                    .as_ref()
-                    .is_some_and(|c| c.on_event(&scope, history, i))
-                {
-                    met |= 1 << stage;
-                }
-            }
-            while met != 0 {
-                let stage = met.trailing_zeros();
-                met &= met - 1;
-                hits.push(Hit {
-                    at: view.at,
-                    stage: stage as u16,
-                });
-            }
+            let met = resolve_bits(
+                model.stages_met_by_code.get(code).copied().unwrap_or(0),
+                model.stages_open_by_code.get(code).copied().unwrap_or(0),
+                |stage| {
+                    model.stages[stage]
+                        .as_ref()
+                        .is_some_and(|c| c.on_event(&scope, history, i))
+                },
+            );
+            hits.extend(bits(met).map(|stage| Hit {
+                at: view.at,
+                stage: stage as u16,
+            }));
         }
         let placement: Placement = place(hits, stages, cx.window);
         // Persona, then segments (which may read stage and persona).

@@ -9,7 +9,7 @@ use crate::HashMap;
 
 use serde::Serialize;
 
-use crate::pass::{add, add_map};
+use crate::pass::{add, add_map, merge_maps};
 
 /// Steps of a path drawn in the Sankey diagram.
 pub const FLOW_STEPS: usize = 5;
@@ -32,14 +32,9 @@ impl PathCounts {
         add_map(&mut self.transitions, other.transitions);
         add_map(&mut self.flows, other.flows);
         add_map(&mut self.starts, other.starts);
-        for (pair, levels) in other.loops {
-            match self.loops.get_mut(&pair) {
-                Some(mine) => add(mine, &levels),
-                None => {
-                    self.loops.insert(pair, levels);
-                }
-            }
-        }
+        merge_maps(&mut self.loops, other.loops, |mine, levels| {
+            add(mine, &levels)
+        });
     }
 
     /// Adds one customer's collapsed path; `level` is their funnel level.
