@@ -173,7 +173,8 @@ impl<'j> Model<'j> {
         }
         kpi_events.decide(&catalog, &touchpoint_by_code, &names);
         let trouble = Regex::new(TROUBLE_PATTERN).expect("the pattern is valid");
-        let trouble_by_code = catalog.iter().map(|c| trouble.is_match(&c.name)).collect();
+        let trouble_by_code: Vec<bool> =
+            catalog.iter().map(|c| trouble.is_match(&c.name)).collect();
         let touchpoint_stage = touchpoint_ids
             .iter()
             .map(|tp| {
@@ -198,17 +199,46 @@ impl<'j> Model<'j> {
             .chain(personas.iter().flatten())
             .chain(segments.iter())
             .chain(kpi_events.conds.iter())
-            .chain(customer_kpi_conds)
+            .chain(customer_kpi_conds.clone())
             .collect();
-        let needs_properties = journey.kpis.iter().any(|k| {
-            matches!(
-                k.measure,
-                parcours_journey::Measure::Mean { .. } | parcours_journey::Measure::Nps { .. }
-            )
-        });
+        // Texts are copied for the events whose code leaves a condition reading them
+        // undecided, and for those whose answers (means, NPS) or fields (error spikes) are
+        // read; most events need none.
+        let customer_conds: Vec<&Cond> = personas
+            .iter()
+            .flatten()
+            .chain(segments.iter())
+            .chain(customer_kpi_conds.clone())
+            .collect();
+        let reads_texts = |code: usize| {
+            let info = &catalog[code];
+            trouble_by_code[code]
+                || kpis.iter().any(|k| match k.plan {
+                    kpi::Plan::Mean { events, .. } | kpi::Plan::Nps { events, .. } => {
+                        kpi_events.by_code[events][code] != Some(false)
+                    }
+                    _ => false,
+                })
+                || touchpoints
+                    .iter()
+                    .flatten()
+                    .chain(stages.iter().flatten())
+                    .chain(kpi_events.conds.iter())
+                    .any(|c| c.reads_texts_of(info, true, &names))
+                || customer_conds
+                    .iter()
+                    .any(|c| c.reads_texts_of(info, false, &names))
+        };
+        let by_catalog: Vec<bool> = (0..catalog.len()).map(reads_texts).collect();
         let columns = ScanColumns {
-            properties: needs_properties || all.iter().any(|c| c.reads_properties),
+            properties: all.iter().any(|c| c.reads_properties) || by_catalog.contains(&true),
             context: all.iter().any(|c| c.reads_context),
+            text_codes: Some(
+                code_index
+                    .iter()
+                    .map(|&entry| by_catalog[entry as usize])
+                    .collect(),
+            ),
         };
         let mut trait_names: Vec<String> = all.iter().flat_map(|c| c.traits_read()).collect();
         trait_names.sort();
@@ -252,6 +282,19 @@ impl<'j> Model<'j> {
             now,
             names,
         }
+    }
+
+    /// What the scan of an analysis decodes: what the model reads, and the breakdown's
+    /// property or context of every event.
+    fn scan_columns(&self, options: &Options) -> ScanColumns {
+        let mut columns = self.columns.clone();
+        match options.by {
+            Some(Breakdown::Prop(_)) => columns.properties = true,
+            Some(Breakdown::Context(_)) => columns.context = true,
+            _ => return columns,
+        }
+        columns.text_codes = None;
+        columns
     }
 
     pub(crate) fn names(&self) -> Names<'_> {
@@ -334,7 +377,7 @@ fn run(
         now,
         window: journey.window.map(|w| w.as_secs() as i64 * 1000),
     };
-    let scan = Scan::open(root, model.columns)?;
+    let scan = Scan::open(root, model.scan_columns(options))?;
     let threads = if each.is_some() {
         1
     } else {

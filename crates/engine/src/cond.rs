@@ -289,6 +289,15 @@ impl Cond {
         tri(&self.root, info, touchpoint, names)
     }
 
+    /// True when evaluating the condition may read the properties or context of an event
+    /// with this code: its code alone does not decide a part that reads them. `as_event`:
+    /// the condition is evaluated on events (not on customers, where only the bodies of
+    /// history functions read events).
+    pub fn reads_texts_of(&self, info: &CodeInfo, as_event: bool, names: &Names<'_>) -> bool {
+        let open = |node: &Node| reads_texts(node) && tri(node, info, None, names).is_none();
+        (as_event && open(&self.root)) || self.calls.iter().flatten().any(open)
+    }
+
     /// Evaluates the condition on event `index` of a customer's sorted events.
     pub fn on_event(&self, at: &Scope<'_>, history: &mut History, index: usize) -> bool {
         truthy(&eval(&self.root, self, at, history, Some(index)))
@@ -402,6 +411,16 @@ impl History {
             }
         }
         found
+    }
+}
+
+/// True when `node` reads event properties or context (history function bodies aside).
+fn reads_texts(node: &Node) -> bool {
+    match node {
+        Node::Prop(_) | Node::Context(_) => true,
+        Node::Not(inner) | Node::Matches(inner, _) => reads_texts(inner),
+        Node::And(l, r) | Node::Or(l, r) | Node::Cmp(_, l, r) => reads_texts(l) || reads_texts(r),
+        _ => false,
     }
 }
 

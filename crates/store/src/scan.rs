@@ -16,6 +16,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use parcours_events::MessageType;
 use parquet::column::reader::ColumnReader;
@@ -31,12 +32,29 @@ use crate::{StoreError, Text};
 const BATCH: usize = 1 << 16;
 
 /// Which optional columns a scan decodes.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct ScanColumns {
     /// Event properties (JSON text).
     pub properties: bool,
     /// Event context (JSON text).
     pub context: bool,
+    /// When set, the texts of only the events whose code is marked (indexed by event code)
+    /// are kept; the others read as absent. Copying every text costs more than the rest of
+    /// a scan when an analysis reads them for a few kinds of events.
+    pub text_codes: Option<Arc<[bool]>>,
+}
+
+impl ScanColumns {
+    fn keeps_text_of(&self, code: i32) -> bool {
+        match &self.text_codes {
+            None => true,
+            Some(codes) => usize::try_from(code)
+                .ok()
+                .and_then(|c| codes.get(c))
+                .copied()
+                .unwrap_or(false),
+        }
+    }
 }
 
 /// A text column of one customer's events, validated UTF-8 in one buffer.
@@ -350,7 +368,7 @@ impl Scan {
                 .iter()
                 .any(|&(min, max, _)| max >= part.from && part.to.is_none_or(|to| min < to))
             {
-                cursors.push(Cursor::new(segment, self.columns, *part));
+                cursors.push(Cursor::new(segment, self.columns.clone(), *part));
             }
         }
         // Cursors not loaded yet are keyed by the first customer their statistics promise,
@@ -760,7 +778,16 @@ impl Cursor {
             pages.skip(before).map_err(failed)?;
             out.ends.extend(std::iter::repeat_n(0, before));
             if after < want - before {
-                pages.read(want - before - after, out).map_err(failed)?;
+                let rows = want - before - after;
+                if self.columns.text_codes.is_some() {
+                    let codes = &self.batch.code[before..before + rows];
+                    let columns = &self.columns;
+                    pages
+                        .read_where(rows, out, |row| columns.keeps_text_of(codes[row]))
+                        .map_err(failed)?;
+                } else {
+                    pages.read(rows, out).map_err(failed)?;
+                }
             }
             if after > 0 {
                 pages.skip(after).map_err(failed)?;

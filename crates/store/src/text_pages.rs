@@ -116,20 +116,34 @@ impl TextPages {
     }
 
     /// Appends the next `rows` rows to `out`.
-    pub(crate) fn read(&mut self, mut rows: usize, out: &mut TextBatch) -> Result<(), PageError> {
-        while rows > 0 {
+    pub(crate) fn read(&mut self, rows: usize, out: &mut TextBatch) -> Result<(), PageError> {
+        self.read_where(rows, out, |_| true)
+    }
+
+    /// Appends the next `rows` rows to `out`, those for which `keep(row)` (counted from 0)
+    /// is false as absent values.
+    pub(crate) fn read_where(
+        &mut self,
+        rows: usize,
+        out: &mut TextBatch,
+        mut keep: impl FnMut(usize) -> bool,
+    ) -> Result<(), PageError> {
+        let mut row = 0;
+        while row < rows {
             if self.next == self.spans.len() && !self.load_page()? {
                 return format("the column ends before the other columns");
             }
-            let take = rows.min(self.spans.len() - self.next);
+            let take = (rows - row).min(self.spans.len() - self.next);
             let source = &self.source[..];
             for &(start, end) in &self.spans[self.next..self.next + take] {
-                out.data
-                    .extend_from_slice(&source[start as usize..end as usize]);
+                if keep(row) {
+                    out.data
+                        .extend_from_slice(&source[start as usize..end as usize]);
+                }
                 out.ends.push(out.data.len() as u32);
+                row += 1;
             }
             self.next += take;
-            rows -= take;
         }
         Ok(())
     }
@@ -408,7 +422,7 @@ mod tests {
     }
 
     #[test]
-    fn every_page_layout_reads_back_with_reads_and_skips_mixed() {
+    fn every_page_layout_reads_back_with_reads_filtered_reads_and_skips_mixed() {
         let values: Vec<Option<String>> = (0..3000)
             .map(|i| match i % 7 {
                 0 => None,
@@ -431,6 +445,16 @@ mod tests {
                     let n = step.min(values.len() - row);
                     if step % 3 == 0 {
                         pages.skip(n).unwrap();
+                    } else if step % 3 == 1 {
+                        // Every other row kept, counted from the batch's first row.
+                        pages.read_where(n, &mut batch, |r| r % 2 == 0).unwrap();
+                        expected.extend(values[row..row + n].iter().enumerate().map(|(r, v)| {
+                            if r % 2 == 0 {
+                                v.clone().unwrap_or_default()
+                            } else {
+                                String::new()
+                            }
+                        }));
                     } else {
                         pages.read(n, &mut batch).unwrap();
                         expected.extend(

@@ -395,6 +395,7 @@ fn scanning_by_customer_gives_each_history_once_sorted_and_merged() {
     let columns = parcours_store::scan::ScanColumns {
         properties: true,
         context: false,
+        ..Default::default()
     };
     let read = parcours_store::scan::scan_customers(&dir, columns, |events| {
         assert!(
@@ -430,20 +431,63 @@ fn scanning_by_customer_gives_each_history_once_sorted_and_merged() {
 }
 
 #[test]
+fn a_scan_keeps_the_texts_of_the_codes_asked_for_only() {
+    let dir = scrambled_store("scan-text-codes");
+    let all = parcours_store::scan::ScanColumns {
+        properties: true,
+        ..Default::default()
+    };
+    let mut whole = Seen::new();
+    parcours_store::scan::scan_customers(&dir, all, |events| {
+        record(&mut whole, events);
+        Ok(())
+    })
+    .unwrap();
+    let codes: Vec<i32> = whole
+        .iter()
+        .filter(|e| e.3.is_some())
+        .map(|e| e.1)
+        .collect();
+    let kept = *codes.iter().min().expect("texts to filter");
+    assert!(codes.iter().any(|&c| c != kept), "a single code has texts");
+    let mut marks = vec![false; kept as usize + 1];
+    marks[kept as usize] = true;
+    let filtered = parcours_store::scan::ScanColumns {
+        properties: true,
+        text_codes: Some(marks.into()),
+        ..Default::default()
+    };
+    let mut seen = Seen::new();
+    parcours_store::scan::scan_customers(&dir, filtered, |events| {
+        record(&mut seen, events);
+        Ok(())
+    })
+    .unwrap();
+    let expected: Seen = whole
+        .into_iter()
+        .map(|(customer, code, minute, text)| {
+            (customer, code, minute, text.filter(|_| code == kept))
+        })
+        .collect();
+    assert_eq!(seen, expected);
+}
+
+#[test]
 fn parts_of_a_scan_together_give_the_whole_scan() {
     let dir = scrambled_store("scan-parts");
     let columns = parcours_store::scan::ScanColumns {
         properties: true,
         context: true,
+        ..Default::default()
     };
     let mut whole = Seen::new();
-    parcours_store::scan::scan_customers(&dir, columns, |events| {
+    parcours_store::scan::scan_customers(&dir, columns.clone(), |events| {
         record(&mut whole, events);
         Ok(())
     })
     .unwrap();
     whole.sort();
-    let scan = parcours_store::scan::Scan::open(&dir, columns).unwrap();
+    let scan = parcours_store::scan::Scan::open(&dir, columns.clone()).unwrap();
     assert_eq!(scan.events() as usize, whole.len());
     for count in [2, 3, 5, 40] {
         let parts = scan.parts(count);
