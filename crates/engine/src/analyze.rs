@@ -23,7 +23,6 @@ use crate::report::{
     BreakdownResult, Group, Period, PersonaResult, REPORT_SCHEMA, Report, SegmentResult,
     StageResult, Week, WeekStage,
 };
-use crate::stats::quantile;
 use crate::tally::{Cohorts, Tally};
 
 /// Why an analysis failed.
@@ -569,8 +568,7 @@ fn stage_results(model: &Model<'_>, tally: &Tally, weekly: bool) -> Vec<StageRes
                 .get(i + 1)
                 .copied()
                 .unwrap_or(tally.reached[i]);
-            let mut times = tally.step_times[i].clone();
-            times.sort_unstable();
+            let times = &tally.step_times[i];
             let mut exit: Vec<TouchpointCount> = tally.exits[i]
                 .iter()
                 .map(|(&tp, &n)| TouchpointCount {
@@ -613,8 +611,8 @@ fn stage_results(model: &Model<'_>, tally: &Tally, weekly: bool) -> Vec<StageRes
                 conversion: ratio(tally.reached[i], previous),
                 conversion_from_first: ratio(tally.reached[i], tally.reached[0]),
                 drop_off: tally.reached[i] - next,
-                median_time_s: quantile(&times, 0.5).map(|t| t as f64 / 1000.0),
-                p90_time_s: quantile(&times, 0.9).map(|t| t as f64 / 1000.0),
+                median_time_s: times.quantile(0.5).map(|t| t as f64),
+                p90_time_s: times.quantile(0.9).map(|t| t as f64),
                 exit_touchpoints: exit,
                 kpis,
             }
@@ -630,11 +628,7 @@ fn week_results(model: &Model<'_>, gathered: &Gathered) -> Vec<Week> {
         .overall
         .step_times
         .iter()
-        .map(|t| {
-            let mut t = t.clone();
-            t.sort_unstable();
-            quantile(&t, 0.9).unwrap_or(0)
-        })
+        .map(|t| t.quantile(0.9).map_or(0, |s| s * 1000))
         .collect();
     (0..calendar.len())
         .map(|w| Week {

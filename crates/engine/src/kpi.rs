@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::cond::{CodeInfo, Cond, History, Names, Scope, bits, json_path, resolve_bits};
 use crate::funnel::Millis;
-use crate::stats::{Moments, Proportion, quantile};
+use crate::stats::{Moments, Proportion, Quantiles};
 
 /// Sessions end after this long without an activity event.
 pub const SESSION_GAP: Millis = 30 * 60 * 1000;
@@ -170,7 +170,7 @@ pub(crate) struct Cell {
     pub num: f64,
     pub den: f64,
     pub squares: f64,
-    pub sessions: Vec<u32>,
+    pub sessions: Quantiles,
 }
 
 impl Cell {
@@ -179,7 +179,7 @@ impl Cell {
         self.den += delta.den;
         self.squares += delta.squares;
         if let Some(s) = delta.session {
-            self.sessions.push(s);
+            self.sessions.add(i64::from(s));
         }
     }
 
@@ -187,7 +187,7 @@ impl Cell {
         self.num += other.num;
         self.den += other.den;
         self.squares += other.squares;
-        self.sessions.extend_from_slice(&other.sessions);
+        self.sessions.merge(&other.sessions);
     }
 
     pub fn proportion(&self) -> Proportion {
@@ -394,11 +394,7 @@ pub(crate) fn value(plan: &Plan, cell: &Cell) -> Option<f64> {
         | Plan::StageConversion => ratio(cell.num, cell.den),
         Plan::Count { .. } => Some(cell.num),
         Plan::Nps { .. } => ratio(cell.num * 100.0, cell.den),
-        Plan::TimeSpent { .. } => {
-            let mut sessions = cell.sessions.clone();
-            sessions.sort_unstable();
-            quantile(&sessions, 0.5).map(f64::from)
-        }
+        Plan::TimeSpent { .. } => cell.sessions.quantile(0.5).map(|s| s as f64),
     }
 }
 

@@ -130,9 +130,183 @@ pub fn quantile<T: Copy>(sorted: &[T], q: f64) -> Option<T> {
     Some(sorted[rank - 1])
 }
 
+/// Values kept exactly before [`Quantiles`] switches to buckets.
+const EXACT_VALUES: usize = 512;
+/// Buckets per doubling of the value: a bucket is at most 1/128 of its values wide.
+const SUB_BUCKETS: u64 = 128;
+
+/// Non-negative integers (durations) gathered for their quantiles in bounded memory: held
+/// exactly while there are few, then counted in buckets 1/128 of an octave wide, so that a
+/// quantile is the middle of its bucket, within 0.4% of the exact value. A hundred million
+/// step times cost a few kilobytes instead of gigabytes, and merge by adding counts.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Quantiles {
+    exact: Vec<u64>,
+    buckets: Vec<u64>,
+    count: u64,
+}
+
+impl Quantiles {
+    /// Adds a value (negative ones count as 0).
+    pub fn add(&mut self, value: i64) {
+        let value = value.max(0) as u64;
+        self.count += 1;
+        if self.buckets.is_empty() {
+            self.exact.push(value);
+            if self.exact.len() > EXACT_VALUES {
+                for value in std::mem::take(&mut self.exact) {
+                    self.count_in_bucket(value);
+                }
+            }
+        } else {
+            self.count_in_bucket(value);
+        }
+    }
+
+    fn count_in_bucket(&mut self, value: u64) {
+        let b = bucket(value);
+        if b >= self.buckets.len() {
+            self.buckets.resize(b + 1, 0);
+        }
+        self.buckets[b] += 1;
+    }
+
+    /// Values added.
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    /// Adds the values of `other`.
+    pub fn merge(&mut self, other: &Quantiles) {
+        if other.buckets.is_empty() && self.buckets.is_empty() {
+            self.count += other.exact.len() as u64;
+            self.exact.extend_from_slice(&other.exact);
+            if self.exact.len() <= EXACT_VALUES {
+                return;
+            }
+            self.count -= self.exact.len() as u64;
+            for value in std::mem::take(&mut self.exact) {
+                self.count += 1;
+                self.count_in_bucket(value);
+            }
+            return;
+        }
+        for value in std::mem::take(&mut self.exact)
+            .into_iter()
+            .chain(other.exact.iter().copied())
+        {
+            self.count_in_bucket(value);
+        }
+        if other.buckets.len() > self.buckets.len() {
+            self.buckets.resize(other.buckets.len(), 0);
+        }
+        for (mine, theirs) in self.buckets.iter_mut().zip(&other.buckets) {
+            *mine += theirs;
+        }
+        self.count += other.count;
+    }
+
+    /// Nearest-rank quantile `q` (the value itself while few, else its bucket's middle).
+    pub fn quantile(&self, q: f64) -> Option<i64> {
+        if self.count == 0 {
+            return None;
+        }
+        let rank = ((q * self.count as f64).ceil() as u64).clamp(1, self.count);
+        if self.buckets.is_empty() {
+            let mut values = self.exact.clone();
+            let (_, &mut value, _) = values.select_nth_unstable(rank as usize - 1);
+            return Some(value as i64);
+        }
+        let mut seen = 0;
+        for (b, &n) in self.buckets.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return Some(middle(b) as i64);
+            }
+        }
+        None
+    }
+}
+
+/// The bucket of a value: values below 256 have their own, then 128 per doubling.
+fn bucket(value: u64) -> usize {
+    if value < 2 * SUB_BUCKETS {
+        return value as usize;
+    }
+    let shift = 63 - value.leading_zeros() - 7;
+    let mantissa = value >> shift;
+    ((u64::from(shift) + 1) * SUB_BUCKETS + mantissa - SUB_BUCKETS) as usize
+}
+
+/// The middle value of bucket `b`.
+fn middle(b: usize) -> u64 {
+    let b = b as u64;
+    if b < 2 * SUB_BUCKETS {
+        return b;
+    }
+    let shift = b / SUB_BUCKETS - 1;
+    let low = (SUB_BUCKETS + b % SUB_BUCKETS) << shift;
+    low + ((1u64 << shift) - 1) / 2
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn buckets_tile_the_values() {
+        let mut last = 0;
+        for value in 0..100_000u64 {
+            let b = bucket(value);
+            assert!(b == last || b == last + 1, "{value}");
+            last = b;
+            let mid = middle(b);
+            assert_eq!(bucket(mid), b, "{value}");
+            assert!(
+                mid.abs_diff(value) as f64 <= value as f64 / 256.0 + 0.5,
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
+    fn few_values_give_exact_quantiles() {
+        let mut q = Quantiles::default();
+        for v in [10, 1, 9, 2, 8, 3, 7, 4, 6, 5] {
+            q.add(v * 1000);
+        }
+        assert_eq!(q.quantile(0.5), Some(5000));
+        assert_eq!(q.quantile(0.9), Some(9000));
+        assert_eq!(Quantiles::default().quantile(0.5), None);
+    }
+
+    proptest! {
+        /// Split in any way and merged, values give the nearest-rank quantiles of all of
+        /// them, exactly while few and within 0.4% when counted in buckets.
+        #[test]
+        fn quantiles_are_close_to_exact_whatever_the_merges(
+            values in prop::collection::vec(0i64..10_000_000_000, 1..3000),
+            cut in 0usize..3000,
+            q in 0.01f64..1.0,
+        ) {
+            let cut = cut.min(values.len());
+            let (mut left, mut right) = (Quantiles::default(), Quantiles::default());
+            values[..cut].iter().for_each(|&v| left.add(v));
+            values[cut..].iter().for_each(|&v| right.add(v));
+            left.merge(&right);
+            prop_assert_eq!(left.len(), values.len() as u64);
+            let mut sorted = values.clone();
+            sorted.sort_unstable();
+            let exact = quantile(&sorted, q).unwrap();
+            let found = left.quantile(q).unwrap();
+            if values.len() <= EXACT_VALUES {
+                prop_assert_eq!(found, exact);
+            } else {
+                prop_assert!((found - exact).abs() as f64 <= exact as f64 / 256.0 + 0.5);
+            }
+        }
+    }
 
     #[test]
     fn normal_tail_matches_tables() {
