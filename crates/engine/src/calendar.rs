@@ -72,6 +72,27 @@ impl Calendar {
             .min(self.len().saturating_sub(1))
     }
 
+    /// The weeks of instants in increasing order, into `out`: [`Calendar::week`] of each,
+    /// in one walk over the weeks.
+    pub fn weeks_of_sorted(&self, ats: impl Iterator<Item = Millis>, out: &mut Vec<u16>) {
+        out.clear();
+        let last = self.len().saturating_sub(1);
+        let mut current: Option<usize> = None;
+        for at in ats {
+            let week = match current {
+                None => self.week(at),
+                Some(mut w) => {
+                    while w < last && self.bounds[w + 1] <= at {
+                        w += 1;
+                    }
+                    w
+                }
+            };
+            current = Some(week);
+            out.push(week as u16);
+        }
+    }
+
     /// Start of week `week`.
     pub fn start(&self, week: usize) -> Millis {
         self.bounds[week]
@@ -128,6 +149,28 @@ mod tests {
         assert_eq!(calendar.week(MONDAY_UTC + 7 * DAY - 3_600_000), 1);
         assert_eq!(calendar.week(MONDAY_UTC + 7 * DAY - 3_600_001), 0);
         assert_eq!(calendar.week(MONDAY_UTC + 20 * DAY), 2);
+    }
+
+    #[test]
+    fn weeks_of_sorted_instants_are_their_weeks() {
+        let calendar = Calendar::new(MONDAY_UTC + 3 * DAY, MONDAY_UTC + 40 * DAY, "Europe/Paris");
+        // Before the first week, on bounds, a millisecond either side, after the last.
+        let mut ats: Vec<Millis> = vec![MONDAY_UTC - 30 * DAY, MONDAY_UTC + 60 * DAY];
+        for w in 0..=calendar.len() {
+            let bound = if w < calendar.len() {
+                calendar.start(w)
+            } else {
+                calendar.end(w - 1)
+            };
+            ats.extend([bound - 1, bound, bound, bound + 1, bound + 3 * DAY]);
+        }
+        ats.sort_unstable();
+        let mut weeks = Vec::new();
+        calendar.weeks_of_sorted(ats.iter().copied(), &mut weeks);
+        let expected: Vec<u16> = ats.iter().map(|&at| calendar.week(at) as u16).collect();
+        assert_eq!(weeks, expected);
+        assert_eq!(weeks.first(), Some(&0));
+        assert_eq!(weeks.last(), Some(&(calendar.len() as u16 - 1)));
     }
 
     #[test]

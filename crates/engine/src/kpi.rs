@@ -252,6 +252,8 @@ pub(crate) struct CustomerKpiInput<'a, 'b> {
     pub matched: &'a [Vec<u32>],
     /// When the customer first met each stage (any order).
     pub first_met: &'a [Option<Millis>],
+    /// The week of each event.
+    pub weeks: &'a [u16],
     pub week_of: &'a dyn Fn(Millis) -> u16,
 }
 
@@ -263,7 +265,7 @@ pub(crate) fn contribute(
     out: &mut Vec<Delta>,
 ) {
     let events = input.scope.events;
-    let week = |i: u32| (input.week_of)(events[i as usize].at);
+    let week = |i: u32| input.weeks[i as usize];
     let one = |week: u16, num: f64, den: f64| Delta {
         week,
         num,

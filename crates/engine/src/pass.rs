@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use parcours_store::scan::{CustomerEvents, Traits};
+use parcours_store::scan::{CustomerEvents, TraitCursor, Traits};
 
 use crate::HashMap;
 use crate::analyze::{CustomerPlace, Model, Options};
@@ -210,12 +210,13 @@ struct Scratch {
     in_stage: Vec<Vec<u16>>,
     member: Vec<usize>,
     trouble_seen: Vec<(u32, usize)>,
+    weeks: Vec<u16>,
 }
 
 /// A pass over some customers.
 pub(crate) struct Pass<'c> {
     cx: &'c Context<'c>,
-    traits: &'c Traits,
+    traits: TraitCursor<'c>,
     pub gathered: Gathered,
     scratch: Scratch,
 }
@@ -227,7 +228,7 @@ impl<'c> Pass<'c> {
         let weeks = cx.calendar.len();
         Pass {
             cx,
-            traits,
+            traits: traits.cursor(),
             gathered: Gathered {
                 overall: Tally::new(stages, model.kpis.len(), weeks),
                 cohorts: Cohorts::new(stages, weeks),
@@ -237,7 +238,7 @@ impl<'c> Pass<'c> {
                     .into_iter()
                     .map(Groups::new)
                     .collect(),
-                paths: PathCounts::default(),
+                paths: PathCounts::new(model.touchpoint_ids.len()),
                 trouble: HashMap::default(),
                 active: vec![0; weeks],
                 persona_sizes: vec![0; model.persona_ids.len()],
@@ -280,6 +281,7 @@ impl<'c> Pass<'c> {
             in_stage,
             member,
             trouble_seen,
+            weeks: event_weeks,
         } = &mut self.scratch;
         let gathered = &mut self.gathered;
         let (start, end) = period_range(events, cx.options);
@@ -326,6 +328,7 @@ impl<'c> Pass<'c> {
             };
             views[i].touchpoint = touchpoint;
         }
+        calendar.weeks_of_sorted(views.iter().map(|v| v.at), event_weeks);
         history.reset();
         hits.clear();
         let scope = model.scope(&views, state, now, names);
@@ -374,6 +377,7 @@ impl<'c> Pass<'c> {
             scope: &scope,
             matched,
             first_met: &placement.first_met,
+            weeks: event_weeks,
             week_of: &week16,
         };
         for (kpi, out) in model.kpis.iter().zip(deltas.iter_mut()) {
@@ -424,11 +428,10 @@ impl<'c> Pass<'c> {
         };
         gathered.overall.add(&facts);
         gathered.cohorts.add(&facts, &week_of);
-        let mut last_week = usize::MAX;
-        for view in &views {
-            let w = week_of(view.at);
+        let mut last_week = u16::MAX;
+        for &w in event_weeks.iter() {
             if w != last_week {
-                gathered.active[w] += 1;
+                gathered.active[w as usize] += 1;
                 last_week = w;
             }
         }
@@ -436,7 +439,7 @@ impl<'c> Pass<'c> {
             model,
             &views,
             &placement,
-            &week_of,
+            event_weeks,
             weeks,
             trouble_seen,
             &mut gathered.trouble,
@@ -513,13 +516,13 @@ fn count_trouble(
     model: &Model<'_>,
     views: &[EventView<'_>],
     placement: &Placement,
-    week_of: &dyn Fn(Millis) -> usize,
+    event_weeks: &[u16],
     weeks: usize,
     seen: &mut Vec<(u32, usize)>,
     trouble: &mut HashMap<u32, TroubleCounts>,
 ) {
     seen.clear();
-    for view in views {
+    for (view, &w) in views.iter().zip(event_weeks) {
         if !model
             .trouble_by_code
             .get(view.code as usize)
@@ -528,7 +531,7 @@ fn count_trouble(
         {
             continue;
         }
-        let w = week_of(view.at);
+        let w = w as usize;
         let counts = trouble.entry(view.code).or_insert_with(|| TroubleCounts {
             customers: vec![0; weeks],
             stages: vec![0; model.stage_ids.len()],

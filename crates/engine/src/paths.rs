@@ -9,29 +9,72 @@ use crate::HashMap;
 
 use serde::Serialize;
 
-use crate::pass::{add, add_map, merge_maps};
+use crate::pass::{add, merge_maps};
 
 /// Steps of a path drawn in the Sankey diagram.
 pub const FLOW_STEPS: usize = 5;
 
-/// Path counts over all customers.
-#[derive(Clone, Debug, Default)]
+/// Path counts over all customers. Journeys have tens of touchpoints, so pairs of them
+/// index tables rather than hash maps (counted for every event of every customer).
+#[derive(Clone, Debug)]
 pub(crate) struct PathCounts {
-    pub transitions: HashMap<(u16, u16), u64>,
-    /// (step, from, to) → customers; step 0 goes from the first touchpoint to the second.
-    pub flows: HashMap<(u8, u16, u16), u64>,
+    touchpoints: usize,
+    /// Per (from, to): transitions.
+    transitions: Vec<u64>,
+    /// Per (step, from, to): customers; step 0 goes from the first touchpoint to the second.
+    flows: Vec<u64>,
     /// Customers whose path starts with each touchpoint.
-    pub starts: HashMap<u16, u64>,
+    starts: Vec<u64>,
     /// Per unordered pair of touchpoints: customers looping on it, by funnel level.
     pub loops: HashMap<(u16, u16), Vec<u64>>,
 }
 
 impl PathCounts {
+    /// No path yet, among `touchpoints` touchpoints.
+    pub fn new(touchpoints: usize) -> PathCounts {
+        PathCounts {
+            touchpoints,
+            transitions: vec![0; touchpoints * touchpoints],
+            flows: vec![0; FLOW_STEPS * touchpoints * touchpoints],
+            starts: vec![0; touchpoints],
+            loops: HashMap::default(),
+        }
+    }
+
+    fn pair(&self, from: u16, to: u16) -> usize {
+        from as usize * self.touchpoints + to as usize
+    }
+
+    /// Transitions from `from` to `to`.
+    #[cfg(test)]
+    fn transition(&self, from: u16, to: u16) -> u64 {
+        self.transitions[self.pair(from, to)]
+    }
+
+    /// Customers going from `from` to `to` at step `step` (0: first to second touchpoint).
+    #[cfg(test)]
+    fn flow(&self, step: u8, from: u16, to: u16) -> u64 {
+        self.flows[step as usize * self.touchpoints * self.touchpoints + self.pair(from, to)]
+    }
+
+    /// The (from, to) pairs of a table's nonzero counts, with the count.
+    fn nonzero(&self, table: &[u64]) -> impl Iterator<Item = (usize, u16, u16, u64)> {
+        let t = self.touchpoints.max(1);
+        table
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(move |(i, &n)| {
+                let pair = i % (t * t);
+                (i / (t * t), (pair / t) as u16, (pair % t) as u16, n)
+            })
+    }
+
     /// Adds the counts of other customers.
     pub fn merge(&mut self, other: PathCounts) {
-        add_map(&mut self.transitions, other.transitions);
-        add_map(&mut self.flows, other.flows);
-        add_map(&mut self.starts, other.starts);
+        add(&mut self.transitions, &other.transitions);
+        add(&mut self.flows, &other.flows);
+        add(&mut self.starts, &other.starts);
         merge_maps(&mut self.loops, other.loops, |mine, levels| {
             add(mine, &levels)
         });
@@ -40,15 +83,14 @@ impl PathCounts {
     /// Adds one customer's collapsed path; `level` is their funnel level.
     pub fn add(&mut self, path: &[u16], level: u16, stages: usize) {
         if let Some(&first) = path.first() {
-            *self.starts.entry(first).or_default() += 1;
+            self.starts[first as usize] += 1;
         }
+        let square = self.touchpoints * self.touchpoints;
         for (step, pair) in path.windows(2).enumerate() {
-            *self.transitions.entry((pair[0], pair[1])).or_default() += 1;
+            let at = self.pair(pair[0], pair[1]);
+            self.transitions[at] += 1;
             if step + 1 < FLOW_STEPS {
-                *self
-                    .flows
-                    .entry((step as u8, pair[0], pair[1]))
-                    .or_default() += 1;
+                self.flows[step * square + at] += 1;
             }
         }
         let mut looped: Vec<(u16, u16)> = Vec::new();
@@ -131,8 +173,10 @@ impl PathCounts {
         let mut starts: Vec<TouchpointCount> = self
             .starts
             .iter()
-            .map(|(&t, &n)| TouchpointCount {
-                touchpoint: id(t),
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(t, &n)| TouchpointCount {
+                touchpoint: id(t as u16),
                 customers: n,
             })
             .collect();
@@ -142,9 +186,8 @@ impl PathCounts {
                 .then(a.touchpoint.cmp(&b.touchpoint))
         });
         let mut transitions: Vec<Transition> = self
-            .transitions
-            .iter()
-            .map(|(&(f, t), &n)| Transition {
+            .nonzero(&self.transitions)
+            .map(|(_, f, t, n)| Transition {
                 from: id(f),
                 to: id(t),
                 count: n,
@@ -156,11 +199,10 @@ impl PathCounts {
                 .then_with(|| (&a.from, &a.to).cmp(&(&b.from, &b.to)))
         });
         let mut flows: Vec<Flow> = self
-            .flows
-            .iter()
-            .filter(|(_, n)| **n >= min_flow)
-            .map(|(&(s, f, t), &n)| Flow {
-                step: s + 1,
+            .nonzero(&self.flows)
+            .filter(|(_, _, _, n)| *n >= min_flow)
+            .map(|(s, f, t, n)| Flow {
+                step: s as u8 + 1,
                 from: id(f),
                 to: id(t),
                 customers: n,
@@ -204,20 +246,37 @@ mod tests {
             &mut path,
         );
         assert_eq!(path, [1, 2, 1, 2, 1, 3]);
-        let mut counts = PathCounts::default();
+        let mut counts = PathCounts::new(4);
         counts.add(&path, 2, 3);
-        assert_eq!(counts.transitions[&(1, 2)], 2);
-        assert_eq!(counts.transitions[&(2, 1)], 2);
-        assert_eq!(counts.transitions[&(1, 3)], 1);
+        assert_eq!(counts.transition(1, 2), 2);
+        assert_eq!(counts.transition(2, 1), 2);
+        assert_eq!(counts.transition(1, 3), 1);
+        assert_eq!(counts.transition(3, 1), 0);
         assert_eq!(counts.loops[&(1, 2)], vec![0, 0, 1, 0]);
         assert_eq!(counts.loops.len(), 1);
-        assert_eq!(counts.flows[&(0, 1, 2)], 1);
-        assert_eq!(counts.flows.len(), 4);
+        assert_eq!(counts.flow(0, 1, 2), 1);
+        assert_eq!(counts.flow(4, 1, 3), 0);
+        assert_eq!(counts.nonzero(&counts.flows).count(), 4);
+        let ids: Vec<String> = ["a", "b", "c", "d"].map(String::from).into();
+        let paths = counts.to_paths(&ids, 1);
+        assert_eq!(paths.starts.len(), 1);
+        assert_eq!(paths.starts[0].touchpoint, "b");
+        let flows: Vec<(u8, &str, &str)> = paths
+            .flows
+            .iter()
+            .map(|f| (f.step, f.from.as_str(), f.to.as_str()))
+            .collect();
+        assert_eq!(
+            flows,
+            [(1, "b", "c"), (2, "c", "b"), (3, "b", "c"), (4, "c", "b")]
+        );
+        assert_eq!(paths.transitions[0].count, 2);
+        assert_eq!(paths.transitions.len(), 3);
     }
 
     #[test]
     fn one_back_and_forth_is_not_a_loop() {
-        let mut counts = PathCounts::default();
+        let mut counts = PathCounts::new(4);
         counts.add(&[1, 2, 1, 3], 1, 2);
         assert!(counts.loops.is_empty());
     }

@@ -813,8 +813,9 @@ fn column_reader(
 #[derive(Debug, Default)]
 pub struct Traits {
     names: Vec<String>,
-    /// Customer → row in `cells`.
-    rows: HashMap<u64, u32>,
+    /// (customer, row in `cells`), by customer: scans visit customers in order, so a
+    /// [`TraitCursor`] walks this instead of probing a table at random.
+    rows: Vec<(u64, u32)>,
     /// Per row, per name: index in `values`, or [`Traits::ABSENT`].
     cells: Vec<u32>,
     values: Vec<serde_json::Value>,
@@ -825,13 +826,54 @@ impl Traits {
 
     /// The trait values of `customer`, if it has any of the names loaded.
     pub fn of(&self, customer: u64) -> Option<CustomerTraits<'_>> {
-        let row = *self.rows.get(&customer)? as usize;
-        Some(CustomerTraits { traits: self, row })
+        let at = self.rows.binary_search_by_key(&customer, |r| r.0).ok()?;
+        Some(self.at(at))
+    }
+
+    fn at(&self, at: usize) -> CustomerTraits<'_> {
+        CustomerTraits {
+            traits: self,
+            row: self.rows[at].1 as usize,
+        }
+    }
+
+    /// Looks customers up in increasing order (any order works, in order is fastest).
+    pub fn cursor(&self) -> TraitCursor<'_> {
+        TraitCursor {
+            traits: self,
+            next: 0,
+        }
     }
 
     /// Customers with at least one of the traits.
     pub fn customers(&self) -> usize {
         self.rows.len()
+    }
+}
+
+/// Lookups in [`Traits`] that move forward with the customers asked for.
+#[derive(Debug)]
+pub struct TraitCursor<'a> {
+    traits: &'a Traits,
+    /// The first row whose customer was not passed yet.
+    next: usize,
+}
+
+impl<'a> TraitCursor<'a> {
+    /// The trait values of `customer`, if it has any of the names loaded.
+    pub fn of(&mut self, customer: u64) -> Option<CustomerTraits<'a>> {
+        let rows = &self.traits.rows;
+        if self.next > 0 && rows[self.next - 1].0 >= customer {
+            // Backwards: start again from the first row not before it.
+            self.next = rows.partition_point(|r| r.0 < customer);
+        } else {
+            while self.next < rows.len() && rows[self.next].0 < customer {
+                self.next += 1;
+            }
+        }
+        rows.get(self.next).filter(|r| r.0 == customer)?;
+        self.next += 1;
+        Some(self.traits.at(self.next - 1))
     }
 }
 
@@ -884,6 +926,7 @@ pub fn traits_named(
     // When a merged customer and its survivor both hold a trait, the later value wins.
     let mut set_at: HashMap<(u64, usize), i64> = HashMap::new();
     let mut interned: HashMap<String, u32> = HashMap::new();
+    let mut row_of: HashMap<u64, u32> = HashMap::new();
     let merges = crate::merged_customers(root)?;
     let survivors: HashSet<u64> = merges.values().copied().collect();
     let db = crate::read_db(root)?;
@@ -951,8 +994,8 @@ pub fn traits_named(
                         index
                     }
                 };
-                let next_row = traits.rows.len() as u32;
-                let row = *traits.rows.entry(customer).or_insert(next_row) as usize;
+                let next_row = row_of.len() as u32;
+                let row = *row_of.entry(customer).or_insert(next_row) as usize;
                 if row == traits.cells.len() / width {
                     traits
                         .cells
@@ -962,6 +1005,8 @@ pub fn traits_named(
             }
         }
     }
+    traits.rows = row_of.into_iter().collect();
+    traits.rows.sort_unstable();
     Ok(traits)
 }
 
@@ -1012,4 +1057,30 @@ pub fn contact_ids(root: &Path) -> Result<HashMap<u64, Contact>, StoreError> {
         }
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trait_cursor_finds_what_a_lookup_finds_in_any_order() {
+        let traits = Traits {
+            names: vec!["plan".to_string()],
+            rows: vec![(2, 0), (5, 1), (9, 2)],
+            cells: vec![0, 1, 0],
+            values: vec!["free".into(), "pro".into()],
+        };
+        let mut cursor = traits.cursor();
+        for customer in [1, 2, 2, 3, 5, 9, 10, 5, 0, 9, 9, 2] {
+            let plan = |t: Option<CustomerTraits<'_>>| t.and_then(|t| t.get("plan")).cloned();
+            assert_eq!(
+                plan(cursor.of(customer)),
+                plan(traits.of(customer)),
+                "customer {customer}"
+            );
+        }
+        assert_eq!(traits.of(5).unwrap().get("plan").unwrap(), "pro");
+        assert!(traits.of(4).is_none());
+    }
 }
