@@ -349,16 +349,67 @@ pub(crate) fn bits(mut set: u64) -> impl Iterator<Item = usize> {
 /// for each (condition, slot), the indices of the customer's events matching the function's
 /// condition. [`History::reset`] between customers; what an event code alone decides is
 /// kept across customers.
+///
+/// Most bodies (`count(event == "purchase")`) are decided by the event code alone: their
+/// matches are the customer's events with some codes, listed once per customer for all
+/// slots, so that such a slot costs a lookup rather than a walk over the events.
 #[derive(Default)]
 pub struct History {
     /// The customer the cache is for (a count of resets).
     generation: u32,
-    /// Per (condition, slot): the generation the list was made for, and the list. Lists
-    /// are refilled in place rather than dropped, so a customer allocates nothing here.
-    matches: HashMap<(u64, usize), (u32, Vec<u32>)>,
-    /// Per (condition, slot), per event code: 0 not decided yet, 1 false, 2 true, 3 depends
-    /// on the event.
-    by_code: HashMap<(u64, usize), Vec<u8>>,
+    /// Per (condition, slot). Lists are refilled in place rather than dropped, so a
+    /// customer allocates nothing here.
+    slots: HashMap<(u64, usize), Slot>,
+    /// Per event code: the indices of the customer's events with it.
+    by_code: Vec<Vec<u32>>,
+    /// Codes whose list in `by_code` is not empty.
+    codes_used: Vec<u32>,
+    /// The generation `by_code` was listed for.
+    codes_for: Option<u32>,
+}
+
+/// One history function's cache.
+struct Slot {
+    /// The generation `found` was made for.
+    made_for: u32,
+    found: Vec<u32>,
+    plan: SlotPlan,
+}
+
+/// How a history function's matches are found.
+enum SlotPlan {
+    /// No body: every event.
+    All,
+    /// Decided by the code alone: the events with these codes.
+    Codes(Vec<u32>),
+    /// Per event code: 1 false, 2 true, 3 depends on the event.
+    PerEvent(Vec<u8>),
+}
+
+impl SlotPlan {
+    fn new(body: Option<&Node>, at: &Scope<'_>) -> SlotPlan {
+        let Some(body) = body else {
+            return SlotPlan::All;
+        };
+        let decided: Vec<u8> = at
+            .catalog
+            .iter()
+            .map(|info| match tri(body, info, None, at.names) {
+                Some(false) => 1,
+                Some(true) => 2,
+                None => 3,
+            })
+            .collect();
+        if decided.contains(&3) {
+            SlotPlan::PerEvent(decided)
+        } else {
+            SlotPlan::Codes(
+                (0..decided.len() as u32)
+                    .filter(|&c| decided[c as usize] == 2)
+                    .collect(),
+            )
+        }
+    }
 }
 
 impl History {
@@ -366,51 +417,89 @@ impl History {
     pub fn reset(&mut self) {
         self.generation = self.generation.wrapping_add(1);
         if self.generation == 0 {
-            self.matches.clear();
+            self.slots.clear();
+            self.codes_for = None;
         }
     }
 
     fn matches<'h>(&'h mut self, slot: usize, cond: &Cond, at: &Scope<'_>) -> &'h [u32] {
-        let key = (cond.id, slot);
         let generation = self.generation;
-        let (made_for, found) = self
-            .matches
-            .entry(key)
-            .or_insert_with(|| (generation.wrapping_sub(1), Vec::new()));
-        if *made_for != generation {
-            *made_for = generation;
-            found.clear();
-            let inner = cond.calls[slot].as_ref();
-            let decided = self
-                .by_code
-                .entry(key)
-                .or_insert_with(|| vec![0; at.catalog.len()]);
-            let mut nested = History::default();
-            for (index, event) in at.events.iter().enumerate() {
-                let hit = match inner {
-                    None => true,
-                    Some(node) => {
-                        let code = event.code as usize;
-                        if decided[code] == 0 {
-                            decided[code] = match tri(node, &at.catalog[code], None, at.names) {
-                                Some(false) => 1,
-                                Some(true) => 2,
-                                None => 3,
-                            };
-                        }
-                        match decided[code] {
-                            1 => false,
-                            2 => true,
-                            _ => truthy(&eval(node, cond, at, &mut nested, Some(index))),
-                        }
+        let History {
+            slots,
+            by_code,
+            codes_used,
+            codes_for,
+            ..
+        } = self;
+        let entry = slots.entry((cond.id, slot)).or_insert_with(|| Slot {
+            made_for: generation.wrapping_sub(1),
+            found: Vec::new(),
+            plan: SlotPlan::new(cond.calls[slot].as_ref(), at),
+        });
+        if let SlotPlan::Codes(codes) = &entry.plan {
+            if *codes_for != Some(generation) {
+                *codes_for = Some(generation);
+                list_by_code(at.events, at.catalog.len(), by_code, codes_used);
+            }
+            if let [code] = codes[..] {
+                return by_code.get(code as usize).map_or(&[], Vec::as_slice);
+            }
+        }
+        if entry.made_for == generation {
+            return &entry.found;
+        }
+        entry.made_for = generation;
+        let found = &mut entry.found;
+        found.clear();
+        match &entry.plan {
+            SlotPlan::All => found.extend(0..at.events.len() as u32),
+            SlotPlan::Codes(codes) => {
+                for &code in codes {
+                    found.extend_from_slice(by_code.get(code as usize).map_or(&[], Vec::as_slice));
+                }
+                found.sort_unstable();
+            }
+            SlotPlan::PerEvent(decided) => {
+                let inner = cond.calls[slot].as_ref().expect("a body");
+                let mut nested = History::default();
+                for (index, event) in at.events.iter().enumerate() {
+                    let hit = match decided.get(event.code as usize) {
+                        Some(1) => false,
+                        Some(2) => true,
+                        _ => truthy(&eval(inner, cond, at, &mut nested, Some(index))),
+                    };
+                    if hit {
+                        found.push(index as u32);
                     }
-                };
-                if hit {
-                    found.push(index as u32);
                 }
             }
         }
         found
+    }
+}
+
+/// Lists the indices of `events` by event code.
+fn list_by_code(
+    events: &[EventView<'_>],
+    codes: usize,
+    by_code: &mut Vec<Vec<u32>>,
+    used: &mut Vec<u32>,
+) {
+    for &code in used.iter() {
+        by_code[code as usize].clear();
+    }
+    used.clear();
+    if by_code.len() < codes {
+        by_code.resize_with(codes, Vec::new);
+    }
+    for (index, event) in events.iter().enumerate() {
+        let Some(list) = by_code.get_mut(event.code as usize) else {
+            continue;
+        };
+        if list.is_empty() {
+            used.push(event.code);
+        }
+        list.push(index as u32);
     }
 }
 
