@@ -23,7 +23,7 @@ pub struct Hit {
 }
 
 /// A customer's place in the journey.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Placement {
     /// Stages completed in order within the window (0 to the stage count).
     pub level: u16,
@@ -41,31 +41,40 @@ pub struct Placement {
 /// Places a customer from their hits. `hits` may be in any order; it is sorted here.
 /// `window` is `None` for an unbounded funnel.
 pub fn place(hits: &mut [Hit], stages: usize, window: Option<Millis>) -> Placement {
+    let mut placement = Placement {
+        level: 0,
+        furthest: None,
+        first_met: Vec::new(),
+        reached_at: Vec::new(),
+        step_time: Vec::new(),
+    };
+    place_into(hits, stages, window, &mut placement);
+    placement
+}
+
+/// [`place`] into `out`, reusing its buffers (one customer after another).
+pub fn place_into(hits: &mut [Hit], stages: usize, window: Option<Millis>, out: &mut Placement) {
     hits.sort_unstable();
-    let mut first_met = vec![None; stages];
+    for list in [&mut out.first_met, &mut out.reached_at, &mut out.step_time] {
+        list.clear();
+        list.resize(stages, None);
+    }
     let mut furthest = None;
     for hit in hits.iter() {
         let s = hit.stage as usize;
-        if first_met[s].is_none() {
-            first_met[s] = Some(hit.at);
+        if out.first_met[s].is_none() {
+            out.first_met[s] = Some(hit.at);
         }
         furthest = furthest.max(Some(hit.stage));
     }
-    let mut reached_at = vec![None; stages];
-    let mut step_time = vec![None; stages];
-    let level = window_funnel(hits, stages, window, |stage, at, previous| {
+    out.furthest = furthest;
+    let (reached_at, step_time) = (&mut out.reached_at, &mut out.step_time);
+    out.level = window_funnel(hits, stages, window, |stage, at, previous| {
         if reached_at[stage].is_none() {
             reached_at[stage] = Some(at);
             step_time[stage] = previous.map(|p| at - p);
         }
     });
-    Placement {
-        level,
-        furthest,
-        first_met,
-        reached_at,
-        step_time,
-    }
 }
 
 /// The level of sorted hits; `on_step(stage, at, previous_step_at)` is called each time a

@@ -11,11 +11,11 @@ use crate::analyze::{CustomerPlace, Model, Options};
 use crate::breakdown::{self, Breakdown, MAX_GROUPS, NONE, OTHER};
 use crate::calendar::Calendar;
 use crate::cond::{CustomerState, EventView, History, Names, bits, resolve_bits};
-use crate::funnel::{Hit, Millis, Placement, place};
+use crate::funnel::{Hit, Millis, Placement, place_into};
 use crate::kpi::{self, CustomerKpiInput, Delta};
 use crate::opportunity;
 use crate::paths::{PathCounts, collapse};
-use crate::tally::{Cohorts, Facts, Tally};
+use crate::tally::{CohortStep, Cohorts, Facts, Tally};
 
 /// Distinct values of a breakdown attribute counted separately during a pass; beyond, the
 /// customers go to [`OTHER`]. The report keeps the [`MAX_GROUPS`] largest.
@@ -211,6 +211,8 @@ struct Scratch {
     member: Vec<usize>,
     trouble_seen: Vec<(u32, usize)>,
     weeks: Vec<u16>,
+    cohort_steps: Vec<CohortStep>,
+    placement: Placement,
 }
 
 /// A pass over some customers.
@@ -282,6 +284,8 @@ impl<'c> Pass<'c> {
             member,
             trouble_seen,
             weeks: event_weeks,
+            cohort_steps,
+            placement,
         } = &mut self.scratch;
         let gathered = &mut self.gathered;
         let (start, end) = period_range(events, cx.options);
@@ -348,7 +352,8 @@ impl<'c> Pass<'c> {
                 stage: stage as u16,
             }));
         }
-        let placement: Placement = place(hits, stages, cx.window);
+        place_into(hits, stages, cx.window, placement);
+        let placement: &Placement = placement;
         // Persona, then segments (which may read stage and persona).
         let mut state = CustomerState {
             stage: placement.furthest,
@@ -420,14 +425,15 @@ impl<'c> Pass<'c> {
             }
         }
         let facts = Facts {
-            placement: &placement,
+            placement,
             first_event: views[0].at,
             kpis: deltas,
             last_touchpoint,
             touchpoints_in_stage: in_stage,
         };
         gathered.overall.add(&facts);
-        gathered.cohorts.add(&facts, &week_of);
+        Cohorts::steps(&facts, stages, weeks, &week_of, cohort_steps);
+        gathered.cohorts.add(cohort_steps);
         let mut last_week = u16::MAX;
         for &w in event_weeks.iter() {
             if w != last_week {
@@ -438,7 +444,7 @@ impl<'c> Pass<'c> {
         count_trouble(
             model,
             &views,
-            &placement,
+            placement,
             event_weeks,
             weeks,
             trouble_seen,
@@ -490,7 +496,7 @@ impl<'c> Pass<'c> {
             value_of(&dim.by, &mut values);
             for value in values.drain(..) {
                 dim.slot(&value, || Cohorts::new(stages, weeks))
-                    .add(&facts, &week_of);
+                    .add(cohort_steps);
             }
         }
         if let Some(each) = each {

@@ -144,6 +144,15 @@ pub fn delay_bucket(delay: Millis) -> usize {
     DELAY_BOUNDS.partition_point(|&b| b * 1000 < delay)
 }
 
+/// One stage's cells of a customer in [`Cohorts`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CohortStep {
+    /// Index in `entered`.
+    entered: usize,
+    /// When the customer reached the stage: indices in `delays` and `reached`.
+    reached: Option<(usize, usize)>,
+}
+
 /// Weekly cohorts per stage: for stage `s`, the customers who reached the stage before it
 /// (for the first stage: who had their first event) in week `w`, how many then reached `s`
 /// and after how long; and who reached `s` in week `w`.
@@ -168,22 +177,46 @@ impl Cohorts {
         }
     }
 
-    pub fn add(&mut self, facts: &Facts<'_>, week_of: &dyn Fn(Millis) -> usize) {
+    /// Adds one customer, whose cells [`Cohorts::steps`] found.
+    pub fn add(&mut self, steps: &[CohortStep]) {
+        for step in steps {
+            self.entered[step.entered] += 1;
+            if let Some((delay, reached)) = step.reached {
+                self.delays[delay] += 1;
+                self.reached[reached] += 1;
+            }
+        }
+    }
+
+    /// The cells one customer counts in, the same in every cohort table of the pass (over
+    /// `stages` stages and `weeks` weeks): found once, added to each group's table.
+    pub fn steps(
+        facts: &Facts<'_>,
+        stages: usize,
+        weeks: usize,
+        week_of: &dyn Fn(Millis) -> usize,
+        out: &mut Vec<CohortStep>,
+    ) {
+        out.clear();
+        let weeks = weeks.max(1);
         let at = &facts.placement.reached_at;
-        for s in 0..self.stages {
+        for s in 0..stages {
             let before = if s == 0 {
                 Some(facts.first_event)
             } else {
                 at[s - 1]
             };
             let Some(before) = before else { break };
-            let w = week_of(before);
-            self.entered[s * self.weeks + w] += 1;
-            if let Some(now) = at[s] {
-                let b = delay_bucket(now - before);
-                self.delays[(s * self.weeks + w) * BUCKETS + b] += 1;
-                self.reached[s * self.weeks + week_of(now)] += 1;
-            }
+            let entered = s * weeks + week_of(before);
+            out.push(CohortStep {
+                entered,
+                reached: at[s].map(|now| {
+                    (
+                        entered * BUCKETS + delay_bucket(now - before),
+                        s * weeks + week_of(now),
+                    )
+                }),
+            });
         }
     }
 
