@@ -929,6 +929,7 @@ pub fn traits_named(
     names: &[String],
     scope: TraitScope<'_>,
 ) -> Result<Traits, StoreError> {
+    type Fast<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
     let mut traits = Traits {
         names: names.to_vec(),
         ..Traits::default()
@@ -936,20 +937,29 @@ pub fn traits_named(
     if names.is_empty() {
         return Ok(traits);
     }
+    let width = names.len();
     // When a merged customer and its survivor both hold a trait, the later value wins.
-    let mut set_at: HashMap<(u64, usize), i64> = HashMap::new();
-    let mut interned: HashMap<String, u32> = HashMap::new();
-    let mut row_of: HashMap<u64, u32> = HashMap::new();
-    let merges = crate::merged_customers(root)?;
-    let survivors: HashSet<u64> = merges.values().copied().collect();
+    let mut set_at: Fast<(u64, usize), i64> = Fast::default();
+    let mut interned: Fast<String, u32> = Fast::default();
+    let merges: Fast<u64, u64> = crate::merged_customers(root)?.into_iter().collect();
+    let survivors: HashSet<u64, foldhash::fast::RandomState> = merges.values().copied().collect();
+    // Rows arrive by stored customer, so mostly in order; merged customers' rows belong to
+    // their survivor, anywhere before: those are found by search, or kept aside.
+    let mut aside: Fast<u64, u32> = Fast::default();
     let db = crate::read_db(root)?;
-    // The primary key is (customer_id, name): a part is a range of it, a customer a point.
+    // The primary key is (customer_id, name): a part is a range of it, a customer a point;
+    // every name is read in the one walk over the range.
+    let wanted = (0..width)
+        .map(|i| format!("?{}", i + 3))
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut statement = db
         .conn
-        .prepare(
-            "SELECT customer_id, value, at FROM traits \
-             WHERE name = ?1 AND customer_id >= ?2 AND customer_id <= ?3",
-        )
+        .prepare(&format!(
+            "SELECT customer_id, name, value, at FROM traits \
+             WHERE customer_id >= ?1 AND customer_id <= ?2 AND name IN ({wanted}) \
+             ORDER BY customer_id, name"
+        ))
         .map_err(db.error())?;
     let ranges: Vec<(i64, i64)> = match scope {
         TraitScope::All => vec![(i64::MIN, i64::MAX)],
@@ -974,52 +984,80 @@ pub fn traits_named(
                 .collect()
         }
     };
-    let width = names.len();
-    for (column, name) in names.iter().enumerate() {
-        for &(low, high) in &ranges {
-            let mut rows = statement
-                .query(rusqlite::params![name, low, high])
-                .map_err(db.error())?;
-            while let Some(row) = rows.next().map_err(db.error())? {
-                let stored = row.get::<_, i64>(0).map_err(db.error())? as u64;
-                let at = row.get::<_, i64>(2).map_err(db.error())?;
-                let customer = merges.get(&stored).copied().unwrap_or(stored);
-                if stored != customer || survivors.contains(&customer) {
-                    let latest = set_at.entry((customer, column)).or_insert(i64::MIN);
-                    if at < *latest {
-                        continue;
-                    }
-                    *latest = at;
+    let mut params: Vec<rusqlite::types::Value> = vec![0i64.into(), 0i64.into()];
+    params.extend(names.iter().map(|n| n.clone().into()));
+    for &(low, high) in &ranges {
+        params[0] = low.into();
+        params[1] = high.into();
+        let mut rows = statement
+            .query(rusqlite::params_from_iter(params.iter()))
+            .map_err(db.error())?;
+        while let Some(row) = rows.next().map_err(db.error())? {
+            let stored = row.get::<_, i64>(0).map_err(db.error())? as u64;
+            let name = row.get_ref(1).map_err(db.error())?;
+            let Some(column) = names
+                .iter()
+                .position(|n| Some(n.as_str()) == name.as_str().ok())
+            else {
+                continue;
+            };
+            let at = row.get::<_, i64>(3).map_err(db.error())?;
+            let customer = merges.get(&stored).copied().unwrap_or(stored);
+            if stored != customer || survivors.contains(&customer) {
+                let latest = set_at.entry((customer, column)).or_insert(i64::MIN);
+                if at < *latest {
+                    continue;
                 }
-                let value = row.get_ref(1).map_err(db.error())?;
-                let text = value.as_str().unwrap_or("null");
-                let index = match interned.get(text) {
-                    Some(&index) => index,
-                    None => {
-                        let index = traits.values.len() as u32;
-                        traits
-                            .values
-                            .push(serde_json::from_str(text).unwrap_or(serde_json::Value::Null));
-                        // Values met once per customer (a sign-up date) would only fill the table.
-                        if interned.len() < MAX_INTERNED {
-                            interned.insert(text.to_string(), index);
-                        }
-                        index
-                    }
-                };
-                let next_row = row_of.len() as u32;
-                let row = *row_of.entry(customer).or_insert(next_row) as usize;
-                if row == traits.cells.len() / width {
-                    traits
-                        .cells
-                        .extend(std::iter::repeat_n(Traits::ABSENT, width));
-                }
-                traits.cells[row * width + column] = index;
+                *latest = at;
             }
+            let value = row.get_ref(2).map_err(db.error())?;
+            let text = value.as_str().unwrap_or("null");
+            let index = match interned.get(text) {
+                Some(&index) => index,
+                None => {
+                    let index = traits.values.len() as u32;
+                    traits
+                        .values
+                        .push(serde_json::from_str(text).unwrap_or(serde_json::Value::Null));
+                    // Values met once per customer (a sign-up date) would only fill the table.
+                    if interned.len() < MAX_INTERNED {
+                        interned.insert(text.to_string(), index);
+                    }
+                    index
+                }
+            };
+            let row = match traits.rows.last() {
+                Some(&(last, row)) if last == customer => row,
+                Some(&(last, _)) if last > customer => {
+                    match traits.rows.binary_search_by_key(&customer, |r| r.0) {
+                        Ok(at) => traits.rows[at].1,
+                        Err(_) => {
+                            let next = (traits.cells.len() / width) as u32;
+                            *aside.entry(customer).or_insert(next)
+                        }
+                    }
+                }
+                _ => match aside.get(&customer) {
+                    Some(&row) => row,
+                    None => {
+                        let next = (traits.cells.len() / width) as u32;
+                        traits.rows.push((customer, next));
+                        next
+                    }
+                },
+            } as usize;
+            if row == traits.cells.len() / width {
+                traits
+                    .cells
+                    .extend(std::iter::repeat_n(Traits::ABSENT, width));
+            }
+            traits.cells[row * width + column] = index;
         }
     }
-    traits.rows = row_of.into_iter().collect();
-    traits.rows.sort_unstable();
+    if !aside.is_empty() {
+        traits.rows.extend(aside);
+        traits.rows.sort_unstable();
+    }
     Ok(traits)
 }
 
