@@ -999,6 +999,17 @@ fn dir_size(path: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// The time of the first and of the last stored event (milliseconds), if any: what an
+/// analysis needs of [`stats`], without its counts over every customer.
+pub fn event_span(root: &Path) -> Result<(Option<i64>, Option<i64>), StoreError> {
+    let db = read_db(root)?;
+    db.conn
+        .query_row("SELECT min(min_ts), max(max_ts) FROM segments", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .map_err(db.error())
+}
+
 /// Figures about the store at `root`.
 pub fn stats(root: &Path) -> Result<Stats, StoreError> {
     let db = read_db(root)?;
