@@ -479,7 +479,7 @@ fn report(model: &Model<'_>, gathered: &Gathered, first: Millis) -> Report {
     let journey = model.journey;
     let calendar = &gathered.calendar;
     let now = gathered.now;
-    let overall_stages = stage_results(model, &gathered.overall, true);
+    let overall_stages = stage_results(model, &gathered.overall, Some(gathered));
     let breakdown = gathered.by.as_ref().map(|by| {
         let mut groups: Vec<Group> = by
             .groups
@@ -487,7 +487,7 @@ fn report(model: &Model<'_>, gathered: &Gathered, first: Millis) -> Report {
             .map(|(value, tally)| Group {
                 value: value.clone(),
                 customers: tally.customers,
-                stages: stage_results(model, tally, false),
+                stages: stage_results(model, tally, None),
             })
             .collect();
         groups.sort_by(|a, b| b.customers.cmp(&a.customers).then(a.value.cmp(&b.value)));
@@ -551,8 +551,9 @@ impl Model<'_> {
     }
 }
 
-/// Stage results from a tally; `weekly` when the tally's KPI cells are weeks.
-fn stage_results(model: &Model<'_>, tally: &Tally, weekly: bool) -> Vec<StageResult> {
+/// Stage results from a tally; with the pass's counts (`weekly`) when the tally is the
+/// overall one, whose KPI cells are weeks.
+fn stage_results(model: &Model<'_>, tally: &Tally, weekly: Option<&Gathered>) -> Vec<StageResult> {
     let journey = model.journey;
     journey
         .stages
@@ -591,15 +592,21 @@ fn stage_results(model: &Model<'_>, tally: &Tally, weekly: bool) -> Vec<StageRes
                 .map(|(k, kpi)| {
                     let plan = &model.kpis[k].plan;
                     if matches!(plan, kpi::Plan::StageConversion) {
-                        // The stage's conversion, weekly from the tally's reached counts.
+                        // The stage's conversion over the period, and week by week from the
+                        // cohorts that could convert by now.
                         let total = kpi::Cell {
                             num: tally.reached[i] as f64,
                             den: previous as f64,
                             ..kpi::Cell::default()
                         };
-                        kpi::result(kpi, plan, &total, &[])
+                        let weeks = weekly.map_or_else(Vec::new, |g| conversion_weeks(g, i));
+                        kpi::result(kpi, plan, &total, &weeks)
                     } else {
-                        let weeks = if weekly { &tally.kpis[k][..] } else { &[] };
+                        let weeks = if weekly.is_some() {
+                            &tally.kpis[k][..]
+                        } else {
+                            &[]
+                        };
                         kpi::result(kpi, plan, &tally.kpi_total(k), weeks)
                     }
                 })
@@ -617,6 +624,25 @@ fn stage_results(model: &Model<'_>, tally: &Tally, weekly: bool) -> Vec<StageRes
                 exit_touchpoints: exit,
                 kpis,
             }
+        })
+        .collect()
+}
+
+/// Stage `s`'s conversion per weekly cohort (customers who reached the stage before in that
+/// week, and of them those who reached `s`), for the weeks whose cohorts had time to
+/// convert: the weeks that ended at least the stage's 90th-percentile step time ago.
+fn conversion_weeks(gathered: &Gathered, s: usize) -> Vec<kpi::Cell> {
+    let calendar = &gathered.calendar;
+    let cohorts = &gathered.cohorts;
+    let p90 = gathered.overall.step_times[s]
+        .quantile(0.9)
+        .map_or(0, |t| t * 1000);
+    (0..calendar.len())
+        .take_while(|&w| calendar.end(w).saturating_add(p90) <= gathered.now)
+        .map(|w| kpi::Cell {
+            num: cohorts.converted(s, w, Cohorts::ANY_DELAY) as f64,
+            den: cohorts.entered(s, w) as f64,
+            ..kpi::Cell::default()
         })
         .collect()
 }
