@@ -3,21 +3,12 @@
 //! very same report (every figure, KPI, week, path and opportunity) and the same customers
 //! export as one clean import; and whatever the number of threads analysing it.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn parcours(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_parcours"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
+    String::from_utf8(common::parcours(dir, args)).unwrap()
 }
 
 fn scratch() -> PathBuf {

@@ -1,31 +1,13 @@
 //! `--by` on event fields the journey's conditions never read: the analysis must decode the
 //! property or context of every event for the breakdown, whatever it skips otherwise.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
+use std::path::Path;
+
+use common::{demo_with_journey, parcours};
 
 use serde_json::Value;
-
-fn parcours(dir: &Path, args: &[&str]) -> Vec<u8> {
-    let output = Command::new(env!("CARGO_BIN_EXE_parcours"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output.stdout
-}
-
-fn scratch() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("parcours-breakdowns-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// Group values and sizes of `analyze --by by`, checked to add up to every customer.
 fn groups(dir: &Path, by: &str) -> Vec<(String, u64)> {
@@ -62,19 +44,7 @@ fn groups(dir: &Path, by: &str) -> Vec<(String, u64)> {
 
 #[test]
 fn breakdowns_by_event_fields_read_every_event() {
-    let dir = scratch();
-    parcours(
-        &dir,
-        &[
-            "demo",
-            "--customers",
-            "3000",
-            "--data",
-            "data",
-            "--no-report",
-        ],
-    );
-    parcours(&dir, &["init", "--template", "digital", "."]);
+    let dir = demo_with_journey("breakdowns", 3000);
 
     // Every demo event carries its device's system in its context.
     let systems = groups(&dir, "context.os.name");

@@ -1,47 +1,15 @@
 //! Every KPI says whether it is improving; the stage conversion rate does so from the weekly
 //! cohorts that had time to convert, the very ones the report's weekly trends show.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
+use common::{demo_with_journey, parcours};
 
 use serde_json::Value;
 
-fn parcours(dir: &Path, args: &[&str]) -> Vec<u8> {
-    let output = Command::new(env!("CARGO_BIN_EXE_parcours"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output.stdout
-}
-
-fn scratch() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("parcours-kpi-trends-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[test]
 fn conversion_rate_trend_comes_from_complete_weekly_cohorts() {
-    let dir = scratch();
-    parcours(
-        &dir,
-        &[
-            "demo",
-            "--customers",
-            "4000",
-            "--data",
-            "data",
-            "--no-report",
-        ],
-    );
-    parcours(&dir, &["init", "--template", "digital", "."]);
+    let dir = demo_with_journey("kpi-trends", 4000);
     let out = parcours(
         &dir,
         &[

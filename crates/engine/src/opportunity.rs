@@ -55,8 +55,24 @@ pub(crate) fn find(
     found
 }
 
-fn percent(rate: f64) -> String {
-    format!("{:.0}%", rate * 100.0)
+/// Summaries are written in the journey's language.
+fn french(model: &Model<'_>) -> bool {
+    model.journey.lang == parcours_journey::Lang::Fr
+}
+
+/// A rate as a whole percentage, written for the journey's language.
+fn percent_in(fr: bool, rate: f64) -> String {
+    if fr {
+        format!("{:.0}\u{a0}%", rate * 100.0)
+    } else {
+        format!("{:.0}%", rate * 100.0)
+    }
+}
+
+/// A number with one decimal, written for the journey's language.
+fn decimal_in(fr: bool, value: f64) -> String {
+    let text = format!("{value:.1}");
+    if fr { text.replace('.', ",") } else { text }
 }
 
 fn stage_name<'a>(model: &'a Model<'_>, s: usize) -> &'a str {
@@ -98,11 +114,15 @@ fn drop_offs(model: &Model<'_>, stages: &[StageResult], found: &mut Vec<Opportun
             .iter()
             .find(|k| k.builtin == Some("conversion_rate"))
             .and_then(|k| k.target);
-        let (expected, against) = match (target, typical) {
-            (Some(t), _) => (t, "its target"),
-            (None, Some(t)) => (t, "the journey's typical step"),
+        let fr = french(model);
+        let (expected, against) = match (target, typical, fr) {
+            (Some(t), _, false) => (t, "its target"),
+            (Some(t), _, true) => (t, "son objectif"),
+            (None, Some(t), false) => (t, "the journey's typical step"),
+            (None, Some(t), true) => (t, "une étape habituelle du parcours"),
             _ => continue,
         };
+        let percent = |rate| percent_in(fr, rate);
         if expected <= 0.0 || expected >= 1.0 || rate >= expected * (1.0 - MIN_CONVERSION_FALL) {
             continue;
         }
@@ -124,13 +144,17 @@ fn drop_offs(model: &Model<'_>, stages: &[StageResult], found: &mut Vec<Opportun
             observed: rate,
             expected,
             z,
-            summary: format!(
-                "Only {} of customers at {} move on to {}, against {} for {against}: about {lost} more customers would continue at that rate.",
-                percent(rate),
-                stage_name(model, s - 1),
-                stage_name(model, s),
-                percent(expected),
-            ),
+            summary: {
+                let rate = percent(rate);
+                let from = stage_name(model, s - 1);
+                let to = stage_name(model, s);
+                let expected = percent(expected);
+                if fr {
+                    format!("Seuls {rate} des clients à l’étape {from} passent à {to}, contre {expected} pour {against}\u{a0}: à ce taux, environ {lost} clients de plus continueraient.")
+                } else {
+                    format!("Only {rate} of customers at {from} move on to {to}, against {expected} for {against}: about {lost} more customers would continue at that rate.")
+                }
+            },
         });
     }
 }
@@ -277,6 +301,8 @@ fn conversion_drops(model: &Model<'_>, gathered: &Gathered, found: &mut Vec<Oppo
         return;
     }
     let z_crit = z_critical(ALPHA / tests as f64);
+    let fr = french(model);
+    let percent = |rate| percent_in(fr, rate);
     for s in 1..cohorts.stages {
         let bucket = horizon(cohorts, s);
         let weeks = weekly_conversions(gathered, cohorts, s, bucket);
@@ -295,28 +321,34 @@ fn conversion_drops(model: &Model<'_>, gathered: &Gathered, found: &mut Vec<Oppo
                 observed: run.observed,
                 expected: run.expected,
                 z: run.z,
-                summary: format!(
-                    "Customers who reached {} between {} and {} moved on to {} at {} instead of {} (within {}): about {lost} customers lost; look at what changed then.",
-                    stage_name(model, s - 1),
-                    period.from.as_deref().unwrap_or_default(),
-                    period.to.as_deref().unwrap_or_default(),
-                    stage_name(model, s),
-                    percent(run.observed),
-                    percent(run.expected),
-                    horizon_text(bucket),
-                ),
+                summary: {
+                    let from = stage_name(model, s - 1);
+                    let start = period.from.as_deref().unwrap_or_default();
+                    let end = period.to.as_deref().unwrap_or_default();
+                    let to = stage_name(model, s);
+                    let observed = percent(run.observed);
+                    let expected = percent(run.expected);
+                    let within = horizon_text(bucket, fr);
+                    if fr {
+                        format!("Les clients arrivés à l’étape {from} entre le {start} et le {end} sont passés à {to} à {observed} au lieu de {expected} (sous {within})\u{a0}: environ {lost} clients perdus\u{a0}; cherchez ce qui a changé à ce moment-là.")
+                    } else {
+                        format!("Customers who reached {from} between {start} and {end} moved on to {to} at {observed} instead of {expected} (within {within}): about {lost} customers lost; look at what changed then.")
+                    }
+                },
                 period: Some(period),
             });
         }
     }
 }
 
-fn horizon_text(bucket: usize) -> String {
-    match Cohorts::bucket_bound(bucket) {
-        Some(ms) if ms >= 86_400_000 => format!("{} days", ms / 86_400_000),
-        Some(ms) if ms >= 3_600_000 => format!("{} h", ms / 3_600_000),
-        Some(ms) => format!("{} min", ms / 60_000),
-        None => "any time".to_string(),
+fn horizon_text(bucket: usize, fr: bool) -> String {
+    match (Cohorts::bucket_bound(bucket), fr) {
+        (Some(ms), false) if ms >= 86_400_000 => format!("{} days", ms / 86_400_000),
+        (Some(ms), true) if ms >= 86_400_000 => format!("{}\u{a0}jours", ms / 86_400_000),
+        (Some(ms), _) if ms >= 3_600_000 => format!("{}\u{a0}h", ms / 3_600_000),
+        (Some(ms), _) => format!("{}\u{a0}min", ms / 60_000),
+        (None, false) => "any time".to_string(),
+        (None, true) => "n’importe quel délai".to_string(),
     }
 }
 
@@ -331,6 +363,8 @@ fn exit_touchpoints(model: &Model<'_>, gathered: &Gathered, found: &mut Vec<Oppo
         return;
     }
     let z_crit = z_critical(ALPHA / tests as f64);
+    let fr = french(model);
+    let percent = |rate| percent_in(fr, rate);
     for s in 0..stages - 1 {
         let customers = tally.reached[s] as f64;
         let leavers = (tally.reached[s] - tally.reached[s + 1]) as f64;
@@ -366,14 +400,18 @@ fn exit_touchpoints(model: &Model<'_>, gathered: &Gathered, found: &mut Vec<Oppo
                 observed,
                 expected: rate,
                 z,
-                summary: format!(
-                    "{} of the customers who used {} at {} left the journey right after it, {:.1}× the stage's usual {}: about {lost} extra departures start there.",
-                    percent(observed),
-                    touchpoint_name(model, tp as usize),
-                    stage_name(model, s),
-                    lift,
-                    percent(rate),
-                ),
+                summary: {
+                    let observed = percent(observed);
+                    let touchpoint = touchpoint_name(model, tp as usize);
+                    let stage = stage_name(model, s);
+                    let lift = decimal_in(fr, lift);
+                    let rate = percent(rate);
+                    if fr {
+                        format!("{observed} des clients passés par {touchpoint} à l’étape {stage} ont quitté le parcours juste après, {lift}\u{a0}× le taux habituel de l’étape ({rate})\u{a0}: environ {lost} départs en trop partent de là.")
+                    } else {
+                        format!("{observed} of the customers who used {touchpoint} at {stage} left the journey right after it, {lift}× the stage's usual {rate}: about {lost} extra departures start there.")
+                    }
+                },
             });
         }
     }
@@ -384,6 +422,8 @@ fn loops(model: &Model<'_>, gathered: &Gathered, found: &mut Vec<Opportunity>) {
     let stages = tally.reached.len();
     let tests = gathered.paths.loops.len().max(1);
     let z_crit = z_critical(ALPHA / tests as f64);
+    let fr = french(model);
+    let percent = |rate| percent_in(fr, rate);
     for (&(a, b), levels) in &gathered.paths.loops {
         let stage = [a, b]
             .iter()
@@ -436,13 +476,17 @@ fn loops(model: &Model<'_>, gathered: &Gathered, found: &mut Vec<Opportunity>) {
             observed: looped.rate(),
             expected: rest.rate(),
             z,
-            summary: format!(
-                "{} customers at {} went back and forth between {na} and {nb}; only {} of them moved on, against {} of the others: make what they look for findable in one place.",
-                looped.trials as u64,
-                stage_name(model, s),
-                percent(looped.rate()),
-                percent(rest.rate()),
-            ),
+            summary: {
+                let customers = looped.trials as u64;
+                let stage = stage_name(model, s);
+                let looped_rate = percent(looped.rate());
+                let rest_rate = percent(rest.rate());
+                if fr {
+                    format!("{customers} clients à l’étape {stage} ont fait des allers-retours entre {na} et {nb}\u{a0}; seuls {looped_rate} d’entre eux sont allés plus loin, contre {rest_rate} des autres\u{a0}: rendez ce qu’ils cherchent accessible en un seul endroit.")
+                } else {
+                    format!("{customers} customers at {stage} went back and forth between {na} and {nb}; only {looped_rate} of them moved on, against {rest_rate} of the others: make what they look for findable in one place.")
+                }
+            },
         });
     }
 }
@@ -479,6 +523,7 @@ fn error_spikes(model: &Model<'_>, gathered: &Gathered, found: &mut Vec<Opportun
     let weeks = gathered.calendar.len();
     let tests = (gathered.trouble.len() * weeks).max(1);
     let z_crit = z_critical(ALPHA / tests as f64);
+    let fr = french(model);
     let mut codes: Vec<(&u32, &TroubleCounts)> = gathered.trouble.iter().collect();
     codes.sort_by_key(|(code, _)| **code);
     for (&code, counts) in codes {
@@ -531,11 +576,20 @@ fn error_spikes(model: &Model<'_>, gathered: &Gathered, found: &mut Vec<Opportun
             let period = period(gathered, run.first, run.last);
             let mostly = breakdown
                 .as_ref()
-                .map(|b| format!(", mostly with {} = {}", b.property, b.value))
+                .map(|b| {
+                    if fr {
+                        format!(", surtout avec {} = {}", b.property, b.value)
+                    } else {
+                        format!(", mostly with {} = {}", b.property, b.value)
+                    }
+                })
                 .unwrap_or_default();
-            let place = touchpoint
-                .map(|tp| format!("at {}", touchpoint_name(model, tp)))
-                .unwrap_or_else(|| format!("at {}", stage_name(model, stage)));
+            let place = match (touchpoint, fr) {
+                (Some(tp), false) => format!("at {}", touchpoint_name(model, tp)),
+                (Some(tp), true) => format!("sur {}", touchpoint_name(model, tp)),
+                (None, false) => format!("at {}", stage_name(model, stage)),
+                (None, true) => format!("à l’étape {}", stage_name(model, stage)),
+            };
             found.push(Opportunity {
                 kind: OpportunityKind::ErrorSpike,
                 stage: model.stage_ids[stage].clone(),
@@ -548,14 +602,18 @@ fn error_spikes(model: &Model<'_>, gathered: &Gathered, found: &mut Vec<Opportun
                 observed: run.observed,
                 expected: run.expected,
                 z: run.z,
-                summary: format!(
-                    "`{name}` hit {:.1}% of active customers between {} and {} instead of {:.1}% ({:.1}×){mostly}: about {affected} more customers affected; fix it {place}.",
-                    run.observed * 100.0,
-                    period.from.as_deref().unwrap_or_default(),
-                    period.to.as_deref().unwrap_or_default(),
-                    run.expected * 100.0,
-                    lift.min(99.0),
-                ),
+                summary: {
+                    let observed = decimal_in(fr, run.observed * 100.0);
+                    let start = period.from.as_deref().unwrap_or_default();
+                    let end = period.to.as_deref().unwrap_or_default();
+                    let expected = decimal_in(fr, run.expected * 100.0);
+                    let lift = decimal_in(fr, lift.min(99.0));
+                    if fr {
+                        format!("`{name}` a touché {observed}\u{a0}% des clients actifs entre le {start} et le {end} au lieu de {expected}\u{a0}% ({lift}\u{a0}×){mostly}\u{a0}: environ {affected} clients de plus concernés\u{a0}; corrigez-le {place}.")
+                    } else {
+                        format!("`{name}` hit {observed}% of active customers between {start} and {end} instead of {expected}% ({lift}×){mostly}: about {affected} more customers affected; fix it {place}.")
+                    }
+                },
                 period: Some(period),
             });
         }
@@ -578,6 +636,8 @@ fn breakdown_gaps(model: &Model<'_>, gathered: &Gathered, found: &mut Vec<Opport
     }
     let z_crit = z_critical(ALPHA / tests as f64);
     let z_crit_weeks = z_critical(ALPHA / (tests * overall.weeks).max(1) as f64);
+    let fr = french(model);
+    let percent = |rate| percent_in(fr, rate);
     let week = |c: &Cohorts, s: usize, w: usize| Proportion {
         hits: c.converted(s, w, Cohorts::ANY_DELAY) as f64,
         trials: c.entered(s, w) as f64,
@@ -610,9 +670,10 @@ fn breakdown_gaps(model: &Model<'_>, gathered: &Gathered, found: &mut Vec<Opport
                     f64,
                     Option<Period>,
                     Option<u64>,
+                    Option<(f64, f64)>,
                 )> = Vec::new();
                 if z <= -z_crit && gap_of(mine, rest) >= MIN_GROUP_GAP {
-                    found_here.push((mine, rest, z, None, None));
+                    found_here.push((mine, rest, z, None, None, None));
                 } else {
                     // Weeks where the group's own conversion fell, by more than the others'.
                     let bucket = horizon(overall, s);
@@ -671,18 +732,21 @@ fn breakdown_gaps(model: &Model<'_>, gathered: &Gathered, found: &mut Vec<Opport
                             did / error,
                             Some(period(gathered, run.first, run.last)),
                             Some((-run.excess).max(0.0).round() as u64),
+                            Some((before.rate(), rest_before.rate())),
                         ));
                     }
                 }
-                for (mine, rest, z, period, lost) in found_here {
+                for (mine, rest, z, period, lost, before) in found_here {
                     let lost =
                         lost.unwrap_or(((rest.rate() - mine.rate()) * mine.trials).round() as u64);
                     let when = period
                         .as_ref()
                         .map(|p| {
                             format!(
-                                " between {} and {}",
+                                "{} {} {} {}",
+                                if fr { " entre le" } else { " between" },
                                 p.from.as_deref().unwrap_or_default(),
+                                if fr { "et le" } else { "and" },
                                 p.to.as_deref().unwrap_or_default()
                             )
                         })
@@ -703,14 +767,29 @@ fn breakdown_gaps(model: &Model<'_>, gathered: &Gathered, found: &mut Vec<Opport
                         observed: mine.rate(),
                         expected: rest.rate(),
                         z,
-                        summary: format!(
-                            "Customers with {} = {value} who reached {}{when} moved on to {} at {}, against {} for the others: about {lost} customers lost; check their experience first.",
-                            dim.by,
-                            stage_name(model, s - 1),
-                            stage_name(model, s),
-                            percent(mine.rate()),
-                            percent(rest.rate()),
-                        ),
+                        summary: {
+                            let by = &dim.by;
+                            let from = stage_name(model, s - 1);
+                            let to = stage_name(model, s);
+                            let rate = percent(mine.rate());
+                            let others = percent(rest.rate());
+                            match (before.map(|(m, r)| (percent(m), percent(r))), fr) {
+                                // A fall of the group's own rate, beyond the others' during
+                                // the same weeks: the group may still convert better.
+                                (Some((was, others_were)), true) => format!(
+                                    "Les clients avec {by} = {value} arrivés à l’étape {from}{when} sont passés à {to} à {rate}, contre {was} les semaines d’avant, quand les autres passaient de {others_were} à {others}\u{a0}: environ {lost} clients perdus\u{a0}; examinez d’abord leur expérience."
+                                ),
+                                (Some((was, others_were)), false) => format!(
+                                    "Customers with {by} = {value} who reached {from}{when} moved on to {to} at {rate}, down from {was} the weeks before, while the others went from {others_were} to {others}: about {lost} customers lost; check their experience first."
+                                ),
+                                (None, true) => format!(
+                                    "Les clients avec {by} = {value} arrivés à l’étape {from}{when} sont passés à {to} à {rate}, contre {others} pour les autres\u{a0}: environ {lost} clients perdus\u{a0}; examinez d’abord leur expérience."
+                                ),
+                                (None, false) => format!(
+                                    "Customers with {by} = {value} who reached {from}{when} moved on to {to} at {rate}, against {others} for the others: about {lost} customers lost; check their experience first."
+                                ),
+                            }
+                        },
                     });
                 }
             }
@@ -740,6 +819,8 @@ fn kpi_drops(model: &Model<'_>, gathered: &Gathered, found: &mut Vec<Opportunity
         return;
     }
     let z_crit = z_critical(ALPHA / (testable * weeks) as f64);
+    let fr = french(model);
+    let percent = |rate| percent_in(fr, rate);
     for (k, compiled) in model.kpis.iter().enumerate() {
         let kpi = &model.journey.kpis[k];
         let cells: &[Cell] = &gathered.overall.kpis[k];
@@ -795,20 +876,35 @@ fn kpi_drops(model: &Model<'_>, gathered: &Gathered, found: &mut Vec<Opportunity
             let show = |v: f64| match kpi.unit {
                 parcours_journey::Unit::Percent => percent(v),
                 parcours_journey::Unit::Count => format!("{v:.0}"),
+                _ if fr => format!("{v:.2}").replace('.', ","),
                 _ => format!("{v:.2}"),
             };
+            let share = |v: f64| {
+                if fr {
+                    format!("{}\u{a0}%", decimal_in(fr, v * 100.0))
+                } else {
+                    format!("{:.1}%", v * 100.0)
+                }
+            };
             let (shown_observed, shown_expected) = match compiled.plan {
-                Plan::Count { .. } => (
-                    format!("{:.1}%", observed * 100.0),
-                    format!("{:.1}%", expected * 100.0),
-                ),
+                Plan::Count { .. } => (share(observed), share(expected)),
                 _ => (show(observed), show(expected)),
             };
-            let per = if matches!(compiled.plan, Plan::Count { .. }) {
-                " of active customers"
-            } else {
-                ""
+            let per = match (matches!(compiled.plan, Plan::Count { .. }), fr) {
+                (true, false) => " of active customers",
+                (true, true) => " des clients actifs",
+                _ => "",
             };
+            let target_text = kpi
+                .target
+                .map(|t| {
+                    if fr {
+                        format!(" (objectif {})", show(t))
+                    } else {
+                        format!(" (target {})", show(t))
+                    }
+                })
+                .unwrap_or_default();
             found.push(Opportunity {
                 kind: OpportunityKind::KpiDrop,
                 stage: model.stage_ids[compiled.stage].clone(),
@@ -821,16 +917,18 @@ fn kpi_drops(model: &Model<'_>, gathered: &Gathered, found: &mut Vec<Opportunity
                 observed,
                 expected,
                 z: run.z,
-                summary: format!(
-                    "{} went to {shown_observed}{per} between {} and {} against {shown_expected} the weeks before{}: about {affected} customers or answers concerned at {}.",
-                    kpi.name,
-                    period.from.as_deref().unwrap_or_default(),
-                    period.to.as_deref().unwrap_or_default(),
-                    kpi.target
-                        .map(|t| format!(" (target {})", show(t)))
-                        .unwrap_or_default(),
-                    stage_name(model, compiled.stage),
-                ),
+                summary: {
+                    let kpi_name = &kpi.name;
+                    let start = period.from.as_deref().unwrap_or_default();
+                    let end = period.to.as_deref().unwrap_or_default();
+                    let target = target_text;
+                    let stage = stage_name(model, compiled.stage);
+                    if fr {
+                        format!("{kpi_name} est passé à {shown_observed}{per} entre le {start} et le {end}, contre {shown_expected} les semaines d’avant{target}\u{a0}: environ {affected} clients ou réponses concernés à l’étape {stage}.")
+                    } else {
+                        format!("{kpi_name} went to {shown_observed}{per} between {start} and {end} against {shown_expected} the weeks before{target}: about {affected} customers or answers concerned at {stage}.")
+                    }
+                },
                 period: Some(period),
             });
         }
