@@ -6,7 +6,8 @@ use std::path::Path;
 use parcours_journey::Journey;
 use parcours_store::StoreError;
 use parcours_store::scan::{
-    CustomerEvents, Part, Partial, Scan, ScanColumns, TraitScope, event_codes, traits_named,
+    CustomerEvents, HeldTraitRows, Part, Partial, Scan, ScanColumns, TraitScope, event_codes,
+    held_traits, part_traits, traits_named,
 };
 use regex::Regex;
 use serde::Serialize;
@@ -409,8 +410,8 @@ fn run(
 }
 
 /// One thread per part, each loading its customers' traits and counting them; then the
-/// held customers (merged ones and their survivors), whose traits a thread of their own
-/// loaded meanwhile, shared among the threads again.
+/// held customers (merged ones and their survivors), whose traits the parts met on the
+/// way, shared among the threads again.
 fn in_parallel(
     root: &Path,
     cx: &Context<'_>,
@@ -418,33 +419,38 @@ fn in_parallel(
     parts: &[Part],
     trait_names: &[String],
 ) -> Result<Gathered, EngineError> {
-    let held_ids = scan.held_customers();
-    let (counted, held_traits) = std::thread::scope(|threads| {
-        let held_traits =
-            threads.spawn(|| traits_named(root, trait_names, TraitScope::Customers(&held_ids)));
+    let counted = std::thread::scope(|threads| {
         let running: Vec<_> = parts
             .iter()
             .map(|&part| {
-                threads.spawn(move || -> Result<(Gathered, Partial), StoreError> {
-                    let traits = traits_named(root, trait_names, TraitScope::Part(part))?;
-                    let mut pass = Pass::new(cx, &traits);
-                    let partial = scan.run(&part, |events| {
-                        pass.customer(events, None);
-                        Ok(())
-                    })?;
-                    Ok((pass.gathered, partial))
-                })
+                threads.spawn(
+                    move || -> Result<(Gathered, Partial, HeldTraitRows), StoreError> {
+                        let (traits, held_rows) = part_traits(root, trait_names, part)?;
+                        let mut pass = Pass::new(cx, &traits);
+                        let partial = scan.run(&part, |events| {
+                            pass.customer(events, None);
+                            Ok(())
+                        })?;
+                        Ok((pass.gathered, partial, held_rows))
+                    },
+                )
             })
             .collect();
-        let counted = running
+        running
             .into_iter()
             .map(|thread| thread.join().expect("an analysis thread panicked"))
-            .collect::<Result<Vec<_>, StoreError>>();
-        let held_traits = held_traits.join().expect("the traits thread panicked");
-        (counted, held_traits)
+            .collect::<Result<Vec<_>, StoreError>>()
     });
-    let (gathered, partials): (Vec<Gathered>, Vec<Partial>) = counted?.into_iter().unzip();
-    let held_traits = held_traits?;
+    let mut gathered = Vec::new();
+    let mut partials = Vec::new();
+    let mut held_rows = Vec::new();
+    for (g, p, h) in counted? {
+        gathered.push(g);
+        partials.push(p);
+        held_rows.push(h);
+    }
+    // The parts met every stored row of the held customers' traits.
+    let held_traits = held_traits(trait_names, held_rows);
     let (_, held) = scan.held(partials);
     let chunk = held.len().div_ceil(parts.len()).max(1);
     let held_counts = std::thread::scope(|threads| {

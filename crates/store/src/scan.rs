@@ -929,13 +929,70 @@ pub fn traits_named(
     names: &[String],
     scope: TraitScope<'_>,
 ) -> Result<Traits, StoreError> {
+    Ok(traits_and_held(root, names, scope)?.0)
+}
+
+/// Trait values of merged customers and their survivors, met while loading a part: the
+/// held customers' traits, put together across parts by [`held_traits`] instead of being
+/// looked up again one customer at a time.
+#[derive(Debug, Default)]
+pub struct HeldTraitRows {
+    /// (customer as now, name index, set at, stored id, value).
+    rows: Vec<(u64, usize, i64, u64, serde_json::Value)>,
+}
+
+/// [`traits_named`] for a part, with the rows of its held customers.
+pub fn part_traits(
+    root: &Path,
+    names: &[String],
+    part: Part,
+) -> Result<(Traits, HeldTraitRows), StoreError> {
+    traits_and_held(root, names, TraitScope::Part(part))
+}
+
+/// The traits of the held customers (merged ones and their survivors), from the rows every
+/// part met: for each trait, the latest value wins, as when loading them directly.
+pub fn held_traits(names: &[String], parts: Vec<HeldTraitRows>) -> Traits {
+    let width = names.len();
+    let mut rows: Vec<_> = parts.into_iter().flat_map(|p| p.rows).collect();
+    // Latest last; between equal times, the row stored under the higher id (as a load in
+    // id order would leave it).
+    rows.sort_by(|a, b| (a.0, a.1, a.2, a.3).cmp(&(b.0, b.1, b.2, b.3)));
+    let mut traits = Traits {
+        names: names.to_vec(),
+        ..Traits::default()
+    };
+    if width == 0 {
+        return traits;
+    }
+    for (customer, column, _, _, value) in rows {
+        if traits.rows.last().is_none_or(|&(last, _)| last != customer) {
+            let row = (traits.cells.len() / width) as u32;
+            traits.rows.push((customer, row));
+            traits
+                .cells
+                .extend(std::iter::repeat_n(Traits::ABSENT, width));
+        }
+        let row = traits.rows.last().expect("pushed above").1 as usize;
+        traits.cells[row * width + column] = traits.values.len() as u32;
+        traits.values.push(value);
+    }
+    traits
+}
+
+fn traits_and_held(
+    root: &Path,
+    names: &[String],
+    scope: TraitScope<'_>,
+) -> Result<(Traits, HeldTraitRows), StoreError> {
     type Fast<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
     let mut traits = Traits {
         names: names.to_vec(),
         ..Traits::default()
     };
+    let mut held = HeldTraitRows::default();
     if names.is_empty() {
-        return Ok(traits);
+        return Ok((traits, held));
     }
     let width = names.len();
     // When a merged customer and its survivor both hold a trait, the later value wins.
@@ -1003,15 +1060,24 @@ pub fn traits_named(
             };
             let at = row.get::<_, i64>(3).map_err(db.error())?;
             let customer = merges.get(&stored).copied().unwrap_or(stored);
+            let value = row.get_ref(2).map_err(db.error())?;
+            let text = value.as_str().unwrap_or("null");
             if stored != customer || survivors.contains(&customer) {
+                if matches!(scope, TraitScope::Part(_)) {
+                    held.rows.push((
+                        customer,
+                        column,
+                        at,
+                        stored,
+                        serde_json::from_str(text).unwrap_or(serde_json::Value::Null),
+                    ));
+                }
                 let latest = set_at.entry((customer, column)).or_insert(i64::MIN);
                 if at < *latest {
                     continue;
                 }
                 *latest = at;
             }
-            let value = row.get_ref(2).map_err(db.error())?;
-            let text = value.as_str().unwrap_or("null");
             let index = match interned.get(text) {
                 Some(&index) => index,
                 None => {
@@ -1058,7 +1124,7 @@ pub fn traits_named(
         traits.rows.extend(aside);
         traits.rows.sort_unstable();
     }
-    Ok(traits)
+    Ok((traits, held))
 }
 
 /// How a CRM finds a customer: a user id and an email address, when known.

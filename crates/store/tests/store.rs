@@ -169,6 +169,26 @@ fn traits_keep_their_latest_value_across_imports_and_merges() {
         assert_eq!(mine.get("city").unwrap(), "Paris", "{scope:?}");
         assert_eq!(mine.get("absent"), None);
     }
+    // The held customers' traits put together from the rows the parts met give the same.
+    use parcours_store::scan::{held_traits, part_traits};
+    let middle = Part {
+        from: 0,
+        to: Some(customer.id),
+    };
+    let rest = Part {
+        from: customer.id,
+        to: None,
+    };
+    let pieces = [middle, rest]
+        .into_iter()
+        .map(|part| part_traits(&dir, &names, part).unwrap().1)
+        .collect();
+    let held = held_traits(&names, pieces);
+    assert_eq!(held.customers(), 1);
+    let mine = held.of(customer.id).unwrap();
+    assert_eq!(mine.get("plan").unwrap(), "free");
+    assert_eq!(mine.get("city").unwrap(), "Paris");
+    assert_eq!(mine.get("absent"), None);
     let beyond = Part {
         from: customer.id + 1000,
         to: None,
