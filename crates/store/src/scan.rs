@@ -957,7 +957,7 @@ pub fn held_traits(names: &[String], parts: Vec<HeldTraitRows>) -> Traits {
     let mut rows: Vec<_> = parts.into_iter().flat_map(|p| p.rows).collect();
     // Latest last; between equal times, the row stored under the higher id (as a load in
     // id order would leave it).
-    rows.sort_by(|a, b| (a.0, a.1, a.2, a.3).cmp(&(b.0, b.1, b.2, b.3)));
+    rows.sort_by_key(|r| (r.0, r.1, r.2, r.3));
     let mut traits = Traits {
         names: names.to_vec(),
         ..Traits::default()
