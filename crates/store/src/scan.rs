@@ -20,7 +20,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use parcours_events::MessageType;
-use parquet::column::reader::ColumnReader;
+use parquet::column::reader::{ColumnReader, ColumnReaderImpl};
+use parquet::data_type::DataType;
 use parquet::file::reader::{FileReader, RowGroupReader, SerializedFileReader};
 use parquet::file::statistics::Statistics;
 
@@ -551,7 +552,6 @@ struct Cursor {
     row: usize,
     /// Decoding buffers, reused from batch to batch.
     longs: Vec<i64>,
-    ints: Vec<i32>,
 }
 
 impl Cursor {
@@ -577,7 +577,6 @@ impl Cursor {
             batch: Batch::default(),
             row: 0,
             longs: Vec::new(),
-            ints: Vec::new(),
         }
     }
 
@@ -729,34 +728,29 @@ impl Cursor {
             let ColumnRead::Numbers(column, reader) = read else {
                 continue;
             };
-            match (&mut **reader, *column) {
-                (ColumnReader::Int64ColumnReader(reader), column) => {
+            let batch = &mut self.batch;
+            // Times and codes are read straight into the batch; ids are signed in Parquet.
+            let read = match (&mut **reader, *column) {
+                (ColumnReader::Int64ColumnReader(reader), Column::Timestamp) => {
+                    read_values(reader, want, &mut batch.at)
+                }
+                (
+                    ColumnReader::Int64ColumnReader(reader),
+                    column @ (Column::Customer | Column::Key),
+                ) => {
                     let values = &mut self.longs;
                     values.clear();
-                    let (records, _, _) = reader
-                        .read_records(want, None, None, values)
-                        .map_err(parquet_error(path))?;
-                    if records != want {
-                        return Err(short(column.name()));
+                    let read = read_values(reader, want, values);
+                    let ids = values.iter().map(|&v| v as u64);
+                    if column == Column::Customer {
+                        batch.customer.extend(ids);
+                    } else {
+                        batch.key.extend(ids);
                     }
-                    match column {
-                        Column::Customer => {
-                            self.batch.customer.extend(values.iter().map(|&v| v as u64))
-                        }
-                        Column::Key => self.batch.key.extend(values.iter().map(|&v| v as u64)),
-                        _ => self.batch.at.extend_from_slice(values),
-                    }
+                    read
                 }
                 (ColumnReader::Int32ColumnReader(reader), _) => {
-                    let values = &mut self.ints;
-                    values.clear();
-                    let (records, _, _) = reader
-                        .read_records(want, None, None, values)
-                        .map_err(parquet_error(path))?;
-                    if records != want {
-                        return Err(short(column.name()));
-                    }
-                    self.batch.code.extend_from_slice(values);
+                    read_values(reader, want, &mut batch.code)
                 }
                 (_, column) => {
                     return Err(StoreError::Corrupt(format!(
@@ -765,6 +759,9 @@ impl Cursor {
                         column.name()
                     )));
                 }
+            };
+            if read.map_err(parquet_error(path))? != want {
+                return Err(short(column.name()));
             }
         }
         let customers = &self.batch.customer;
@@ -810,6 +807,15 @@ impl Cursor {
         }
         Ok(())
     }
+}
+
+/// Appends `want` values of a column to `values`; returns how many there were.
+fn read_values<T: DataType>(
+    reader: &mut ColumnReaderImpl<T>,
+    want: usize,
+    values: &mut Vec<T::T>,
+) -> parquet::errors::Result<usize> {
+    Ok(reader.read_records(want, None, None, values)?.0)
 }
 
 fn column_reader(
