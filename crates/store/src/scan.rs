@@ -139,7 +139,9 @@ impl CustomerEvents {
     fn extend_from(&mut self, batch: &Batch, rows: std::ops::Range<usize>) {
         self.at.extend_from_slice(&batch.at[rows.clone()]);
         self.code.extend_from_slice(&batch.code[rows.clone()]);
-        self.key.extend_from_slice(&batch.key[rows.clone()]);
+        // Keys are signed in Parquet, unsigned hashes here.
+        self.key
+            .extend(batch.key[rows.clone()].iter().map(|&k| k as u64));
         if !batch.properties.is_empty() {
             self.raw_properties
                 .extend_rows(&batch.properties, rows.clone());
@@ -489,7 +491,8 @@ impl Scan {
 struct Batch {
     customer: Vec<u64>,
     at: Vec<i64>,
-    key: Vec<u64>,
+    /// As stored (signed).
+    key: Vec<i64>,
     code: Vec<i32>,
     properties: TextBatch,
     context: TextBatch,
@@ -729,24 +732,20 @@ impl Cursor {
                 continue;
             };
             let batch = &mut self.batch;
-            // Times and codes are read straight into the batch; ids are signed in Parquet.
+            // Times, keys and codes are read straight into the batch; customer ids are signed
+            // in Parquet, unsigned here.
             let read = match (&mut **reader, *column) {
                 (ColumnReader::Int64ColumnReader(reader), Column::Timestamp) => {
                     read_values(reader, want, &mut batch.at)
                 }
-                (
-                    ColumnReader::Int64ColumnReader(reader),
-                    column @ (Column::Customer | Column::Key),
-                ) => {
+                (ColumnReader::Int64ColumnReader(reader), Column::Key) => {
+                    read_values(reader, want, &mut batch.key)
+                }
+                (ColumnReader::Int64ColumnReader(reader), Column::Customer) => {
                     let values = &mut self.longs;
                     values.clear();
                     let read = read_values(reader, want, values);
-                    let ids = values.iter().map(|&v| v as u64);
-                    if column == Column::Customer {
-                        batch.customer.extend(ids);
-                    } else {
-                        batch.key.extend(ids);
-                    }
+                    batch.customer.extend(values.iter().map(|&v| v as u64));
                     read
                 }
                 (ColumnReader::Int32ColumnReader(reader), _) => {
