@@ -5,27 +5,11 @@ mod common;
 
 use std::path::Path;
 
-use common::{demo_with_journey, parcours};
-
-use serde_json::Value;
+use common::{analyze_json, demo_with_journey};
 
 /// Group values and sizes of `analyze --by by`, checked to add up to every customer.
 fn groups(dir: &Path, by: &str) -> Vec<(String, u64)> {
-    let out = parcours(
-        dir,
-        &[
-            "analyze",
-            "-j",
-            "journey.toml",
-            "--data",
-            "data",
-            "--format",
-            "json",
-            "--by",
-            by,
-        ],
-    );
-    let report: Value = serde_json::from_slice(&out).unwrap();
+    let report = analyze_json(dir, "journey.toml", &["--by", by]);
     let groups: Vec<(String, u64)> = report["breakdown"]["groups"]
         .as_array()
         .unwrap_or_else(|| panic!("no breakdown for {by}: {report}"))

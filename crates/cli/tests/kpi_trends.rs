@@ -3,26 +3,12 @@
 
 mod common;
 
-use common::{demo_with_journey, parcours};
-
-use serde_json::Value;
+use common::{analyze_json, demo_with_journey};
 
 #[test]
 fn conversion_rate_trend_comes_from_complete_weekly_cohorts() {
     let dir = demo_with_journey("kpi-trends", 4000);
-    let out = parcours(
-        &dir,
-        &[
-            "analyze",
-            "-j",
-            "journey.toml",
-            "--data",
-            "data",
-            "--format",
-            "json",
-        ],
-    );
-    let report: Value = serde_json::from_slice(&out).unwrap();
+    let report = analyze_json(&dir, "journey.toml", &[]);
     let stages = report["stages"].as_array().unwrap();
     let mut checked = 0;
     for (s, stage) in stages.iter().enumerate() {

@@ -5,18 +5,10 @@ mod common;
 
 use std::path::Path;
 
-use common::{demo_with_journey, parcours};
-
-use serde_json::Value;
+use common::{analyze_json, demo_with_journey};
 
 fn summaries(dir: &Path, journey: &str) -> Vec<(String, String)> {
-    let out = parcours(
-        dir,
-        &[
-            "analyze", "-j", journey, "--data", "data", "--format", "json",
-        ],
-    );
-    let report: Value = serde_json::from_slice(&out).unwrap();
+    let report = analyze_json(dir, journey, &[]);
     report["opportunities"]
         .as_array()
         .unwrap()

@@ -476,14 +476,6 @@ impl Scan {
         }
         (read, customers)
     }
-
-    /// Customers whose history a part holds back: merged ones and their survivors, under
-    /// the ids they have now.
-    pub fn held_customers(&self) -> Vec<u64> {
-        let mut ids: Vec<u64> = self.survivors.iter().copied().collect();
-        ids.sort_unstable();
-        ids
-    }
 }
 
 /// Decoded rows of one segment.

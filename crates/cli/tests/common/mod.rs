@@ -48,3 +48,12 @@ pub fn demo_with_journey(name: &str, customers: u32) -> PathBuf {
     parcours(&dir, &["init", "--template", "digital", "."]);
     dir
 }
+
+/// The JSON report of `parcours analyze -j JOURNEY --data data EXTRA...` in `dir`.
+pub fn analyze_json(dir: &Path, journey: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "analyze", "-j", journey, "--data", "data", "--format", "json",
+    ];
+    args.extend_from_slice(extra);
+    serde_json::from_slice(&parcours(dir, &args)).unwrap()
+}
