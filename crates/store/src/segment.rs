@@ -229,6 +229,13 @@ pub fn write_segment(
             Column::Kind | Column::Text(Text::Name | Text::Source) => {
                 properties.set_column_statistics_enabled(name, EnabledStatistics::None)
             }
+            // JSON texts, the bulk of a segment: with LZ4 rather than Snappy the demo's
+            // segments are 12% smaller, and every analysis reading `properties`, which
+            // decompresses all of it, 8% faster.
+            Column::Text(Text::Properties | Text::Context) => properties
+                .set_column_dictionary_enabled(name.clone(), false)
+                .set_column_compression(name.clone(), Compression::LZ4_RAW)
+                .set_column_statistics_enabled(name, EnabledStatistics::None),
             // Nearly one value per event: a dictionary would be built, then abandoned; and
             // min/max statistics help no reader, but cost a comparison per value.
             _ => properties
