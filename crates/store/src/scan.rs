@@ -107,8 +107,12 @@ pub struct CustomerEvents {
     pub at: Vec<i64>,
     /// Event codes.
     pub code: Vec<i32>,
-    /// Dedup keys (the tie-break between events at the same millisecond).
+    /// Dedup keys (the tie-break between events at the same millisecond). Zero where the
+    /// scan did not need them: a customer whose events all come from one segment is in
+    /// order already.
     pub key: Vec<u64>,
+    /// Some keys were not read, so the events are in stored order, which is theirs.
+    keys_unread: bool,
     /// Properties of each event, when asked for.
     pub properties: Texts,
     /// Context of each event, when asked for.
@@ -132,11 +136,13 @@ impl CustomerEvents {
         self.at.clear();
         self.code.clear();
         self.key.clear();
+        self.keys_unread = false;
         self.raw_properties.clear();
         self.raw_context.clear();
     }
 
-    fn extend_from(&mut self, batch: &Batch, rows: std::ops::Range<usize>) {
+    fn extend_from(&mut self, batch: &Batch, rows: std::ops::Range<usize>, keyed: bool) {
+        self.keys_unread |= !keyed;
         self.at.extend_from_slice(&batch.at[rows.clone()]);
         self.code.extend_from_slice(&batch.code[rows.clone()]);
         // Keys are signed in Parquet, unsigned hashes here.
@@ -156,6 +162,7 @@ impl CustomerEvents {
         self.at.extend_from_slice(&other.at);
         self.code.extend_from_slice(&other.code);
         self.key.extend_from_slice(&other.key);
+        self.keys_unread |= other.keys_unread;
         if !other.raw_properties.is_empty() {
             self.raw_properties
                 .extend_rows(&other.raw_properties, all.clone());
@@ -168,11 +175,14 @@ impl CustomerEvents {
     /// Sorts by (time, key) when pieces from several segments were put together, then
     /// makes the text columns readable.
     fn finish(&mut self) {
-        let sorted = self
-            .at
-            .windows(2)
-            .zip(self.key.windows(2))
-            .all(|(a, k)| (a[0], k[0]) <= (a[1], k[1]));
+        // Keys are left unread only for customers no other segment holds (see
+        // `keyed_ranges`): one segment's rows are sorted already.
+        let sorted = self.keys_unread
+            || self
+                .at
+                .windows(2)
+                .zip(self.key.windows(2))
+                .all(|(a, k)| (a[0], k[0]) <= (a[1], k[1]));
         if !sorted {
             let mut order: Vec<usize> = (0..self.len()).collect();
             order.sort_by_key(|&i| (self.at[i], self.key[i]));
@@ -250,6 +260,8 @@ pub struct Scan {
     segments: Vec<SegmentFile>,
     merges: HashMap<u64, u64>,
     survivors: HashSet<u64>,
+    /// Merged customers and survivors, sorted.
+    held: Arc<[u64]>,
 }
 
 impl Scan {
@@ -282,11 +294,15 @@ impl Scan {
                 segments.push(SegmentFile { path, groups });
             }
         }
+        let mut held: Vec<u64> = merges.keys().chain(&survivors).copied().collect();
+        held.sort_unstable();
+        held.dedup();
         Ok(Scan {
             columns,
             segments,
             merges,
             survivors,
+            held: held.into(),
         })
     }
 
@@ -372,11 +388,17 @@ impl Scan {
                 .iter()
                 .any(|&(min, max, _)| max >= part.from && part.to.is_none_or(|to| min < to))
             {
-                cursors.push(Cursor::new(segment, self.columns.clone(), *part));
+                cursors.push(Cursor::new(
+                    segment,
+                    self.columns.clone(),
+                    *part,
+                    Arc::clone(&self.held),
+                ));
             }
         }
         // Cursors not loaded yet are keyed by the first customer their statistics promise,
-        // a lower bound of their real first customer.
+        // a lower bound of their real first customer. The least key in the heap is the least
+        // customer the cursors out of it may share with the one being read.
         let mut heap: BinaryHeap<Reverse<(u64, usize)>> = BinaryHeap::new();
         for (index, cursor) in cursors.iter_mut().enumerate() {
             if let Some(key) = cursor.key() {
@@ -386,11 +408,15 @@ impl Scan {
         let mut partial = Partial::default();
         let mut events = CustomerEvents::default();
         let mut spare: Vec<Batch> = Vec::new();
+        let least = |heap: &BinaryHeap<Reverse<(u64, usize)>>, taken: Option<u64>| Sharing {
+            others: heap.peek().map(|r| r.0.0),
+            taken,
+        };
         while let Some(Reverse((key, index))) = heap.pop() {
             let cursor = &mut cursors[index];
             if !cursor.loaded {
                 cursor.batch = spare.pop().unwrap_or_default();
-                cursor.load()?;
+                cursor.load(least(&heap, None))?;
                 spare.extend(cursor.release());
                 if let Some(key) = cursor.key() {
                     heap.push(Reverse((key, index)));
@@ -399,7 +425,7 @@ impl Scan {
             }
             let customer = key;
             events.clear();
-            cursor.take_run(customer, &mut events)?;
+            cursor.take_run(customer, &mut events, least(&heap, None))?;
             spare.extend(cursor.release());
             if let Some(key) = cursor.key() {
                 heap.push(Reverse((key, index)));
@@ -414,10 +440,10 @@ impl Scan {
                 let cursor = &mut cursors[index];
                 if !cursor.loaded {
                     cursor.batch = spare.pop().unwrap_or_default();
-                    cursor.load()?;
+                    cursor.load(least(&heap, Some(customer)))?;
                 }
                 if cursor.key() == Some(customer) {
-                    cursor.take_run(customer, &mut events)?;
+                    cursor.take_run(customer, &mut events, least(&heap, Some(customer)))?;
                 }
                 spare.extend(cursor.release());
                 if let Some(key) = cursor.key() {
@@ -483,8 +509,10 @@ impl Scan {
 struct Batch {
     customer: Vec<u64>,
     at: Vec<i64>,
-    /// As stored (signed).
+    /// As stored (signed); zero outside `keyed`.
     key: Vec<i64>,
+    /// The row ranges whose keys were read, in order; each is whole customers.
+    keyed: Vec<std::ops::Range<usize>>,
     code: Vec<i32>,
     properties: TextBatch,
     context: TextBatch,
@@ -495,6 +523,7 @@ impl Batch {
         self.customer.clear();
         self.at.clear();
         self.key.clear();
+        self.keyed.clear();
         self.code.clear();
         self.properties.clear();
         self.context.clear();
@@ -545,12 +574,17 @@ struct Cursor {
     finished: bool,
     batch: Batch,
     row: usize,
+    /// The first range of `batch.keyed` not wholly before `row`.
+    keyed_at: usize,
+    /// Merged customers and survivors, sorted: their events are put together from several
+    /// customers' pieces, so they need their keys.
+    held: Arc<[u64]>,
     /// Decoding buffers, reused from batch to batch.
     longs: Vec<i64>,
 }
 
 impl Cursor {
-    fn new(segment: &SegmentFile, columns: ScanColumns, part: Part) -> Cursor {
+    fn new(segment: &SegmentFile, columns: ScanColumns, part: Part, held: Arc<[u64]>) -> Cursor {
         let groups = segment
             .groups
             .iter()
@@ -571,6 +605,8 @@ impl Cursor {
             finished: false,
             batch: Batch::default(),
             row: 0,
+            keyed_at: 0,
+            held,
             longs: Vec::new(),
         }
     }
@@ -586,24 +622,35 @@ impl Cursor {
         }
     }
 
-    fn load(&mut self) -> Result<(), StoreError> {
+    /// Opens the segment and decodes its first batch.
+    fn load(&mut self, others: Sharing) -> Result<(), StoreError> {
         self.loaded = true;
         self.reader = Some(open_segment(&self.path)?);
-        self.refill()
+        self.refill(others)
     }
 
     /// Moves the rows of `customer` to `out`, across batches.
-    fn take_run(&mut self, customer: u64, out: &mut CustomerEvents) -> Result<(), StoreError> {
+    fn take_run(
+        &mut self,
+        customer: u64,
+        out: &mut CustomerEvents,
+        others: Sharing,
+    ) -> Result<(), StoreError> {
         loop {
             let start = self.row;
             let customers = &self.batch.customer;
             let end = start + customers[start..].partition_point(|&c| c == customer);
-            out.extend_from(&self.batch, start..end);
+            let keyed = &self.batch.keyed;
+            while keyed.get(self.keyed_at).is_some_and(|r| r.end <= start) {
+                self.keyed_at += 1;
+            }
+            let is_keyed = keyed.get(self.keyed_at).is_some_and(|r| r.start <= start);
+            out.extend_from(&self.batch, start..end, is_keyed);
             self.row = end;
             if self.row < self.batch.customer.len() {
                 return Ok(());
             }
-            self.refill()?;
+            self.refill(others)?;
             if self.key() != Some(customer) {
                 return Ok(());
             }
@@ -634,10 +681,11 @@ impl Cursor {
     }
 
     /// Decodes the next batch of the part's rows; ends the cursor when there are none.
-    fn refill(&mut self) -> Result<(), StoreError> {
+    fn refill(&mut self, others: Sharing) -> Result<(), StoreError> {
         loop {
             self.batch.clear();
             self.row = 0;
+            self.keyed_at = 0;
             if self.left_in_group == 0 {
                 let Some(&(index, _)) = self.groups.get(self.next_group) else {
                     self.end();
@@ -649,7 +697,7 @@ impl Cursor {
             }
             let want = BATCH.min(self.left_in_group);
             self.left_in_group -= want;
-            self.decode(want)?;
+            self.decode(want, others)?;
             let customers = &self.batch.customer;
             // Rows before the part are dropped, rows after it end the cursor.
             let skip = customers.partition_point(|&c| c < self.part.from);
@@ -670,6 +718,10 @@ impl Cursor {
         self.batch.customer.truncate(rows);
         self.batch.at.truncate(rows);
         self.batch.key.truncate(rows);
+        for range in &mut self.batch.keyed {
+            range.end = range.end.min(rows);
+        }
+        self.batch.keyed.retain(|range| !range.is_empty());
         self.batch.code.truncate(rows);
         for text in [&mut self.batch.properties, &mut self.batch.context] {
             if text.len() > rows {
@@ -712,26 +764,28 @@ impl Cursor {
 
     /// Decodes `want` rows of every column read. Text rows before the part are skipped
     /// page by page rather than decoded.
-    fn decode(&mut self, want: usize) -> Result<(), StoreError> {
+    fn decode(&mut self, want: usize, others: Sharing) -> Result<(), StoreError> {
         let path = &self.path;
         let short = |name: &str| {
             StoreError::Corrupt(format!("{}: column {name} ends early", path.display()))
         };
         // Numbers first (the customer column is the first of them): they say how many of
         // the rows belong to the part.
+        let mut keys = None;
         for read in &mut self.readers {
             let ColumnRead::Numbers(column, reader) = read else {
                 continue;
             };
             let batch = &mut self.batch;
+            if *column == Column::Key {
+                keys = Some(reader);
+                continue;
+            }
             // Times, keys and codes are read straight into the batch; customer ids are signed
             // in Parquet, unsigned here.
             let read = match (&mut **reader, *column) {
                 (ColumnReader::Int64ColumnReader(reader), Column::Timestamp) => {
                     read_values(reader, want, &mut batch.at)
-                }
-                (ColumnReader::Int64ColumnReader(reader), Column::Key) => {
-                    read_values(reader, want, &mut batch.key)
                 }
                 (ColumnReader::Int64ColumnReader(reader), Column::Customer) => {
                     let values = &mut self.longs;
@@ -754,6 +808,24 @@ impl Cursor {
             if read.map_err(parquet_error(path))? != want {
                 return Err(short(column.name()));
             }
+        }
+        match keys.map(|reader| &mut **reader) {
+            Some(ColumnReader::Int64ColumnReader(reader)) => {
+                let batch = &mut self.batch;
+                keyed_ranges(&batch.customer, &self.held, others, &mut batch.keyed);
+                decode_keys(reader, want, &batch.keyed, &mut batch.key)
+                    .map_err(parquet_error(path))?
+                    .then_some(())
+                    .ok_or_else(|| short(Column::Key.name()))?;
+            }
+            Some(_) => {
+                return Err(StoreError::Corrupt(format!(
+                    "{}: unexpected type for {}",
+                    path.display(),
+                    Column::Key.name()
+                )));
+            }
+            None => {}
         }
         let customers = &self.batch.customer;
         let before = customers.partition_point(|&c| c < self.part.from);
@@ -798,6 +870,85 @@ impl Cursor {
         }
         Ok(())
     }
+}
+
+/// What the other cursors of a merge may share with the one decoding a batch.
+#[derive(Clone, Copy, Debug)]
+struct Sharing {
+    /// The least customer the other cursors may still hold: a cursor's customers only grow.
+    others: Option<u64>,
+    /// The customer whose pieces are being gathered, some of them taken already from
+    /// cursors that have moved past it.
+    taken: Option<u64>,
+}
+
+/// The rows of a batch whose keys a scan needs, as ranges of whole customers: those some
+/// other segment may also hold, whose pieces are put in order by (time, key); and the `held`
+/// customers, put together from several customers' pieces. A key is eight bytes a row of a
+/// column nothing else reads; after compaction, which leaves segments with disjoint
+/// customers, most rows need none.
+fn keyed_ranges(
+    customers: &[u64],
+    held: &[u64],
+    sharing: Sharing,
+    keyed: &mut Vec<std::ops::Range<usize>>,
+) {
+    keyed.clear();
+    let (Some(&first), Some(&last)) = (customers.first(), customers.last()) else {
+        return;
+    };
+    let shared = sharing
+        .others
+        .map_or(customers.len(), |m| customers.partition_point(|&c| c < m));
+    let from = held.partition_point(|&h| h < first);
+    let mut wanted: Vec<u64> = held[from..]
+        .iter()
+        .copied()
+        .take_while(|&h| h <= last)
+        .collect();
+    if let Some(taken) = sharing.taken.filter(|&t| t >= first && t <= last) {
+        let at = wanted.partition_point(|&h| h < taken);
+        if wanted.get(at) != Some(&taken) {
+            wanted.insert(at, taken);
+        }
+    }
+    for customer in wanted {
+        let start = customers.partition_point(|&c| c < customer);
+        if start >= shared {
+            break;
+        }
+        let end = start + customers[start..].partition_point(|&c| c == customer);
+        if start < end {
+            keyed.push(start..end);
+        }
+    }
+    if shared < customers.len() {
+        keyed.push(shared..customers.len());
+    }
+}
+
+/// Appends `want` keys to `keys`: read in the `keyed` ranges, zero elsewhere (skipped
+/// unread). False when the column ends early.
+fn decode_keys(
+    reader: &mut ColumnReaderImpl<parquet::data_type::Int64Type>,
+    want: usize,
+    keyed: &[std::ops::Range<usize>],
+    keys: &mut Vec<i64>,
+) -> parquet::errors::Result<bool> {
+    let mut at = 0;
+    let skip = |reader: &mut ColumnReaderImpl<_>, rows: usize, keys: &mut Vec<i64>| {
+        keys.resize(keys.len() + rows, 0);
+        reader.skip_records(rows).map(|skipped| skipped == rows)
+    };
+    for range in keyed {
+        if !skip(reader, range.start - at, keys)?
+            || read_values(reader, range.len(), keys)? != range.len()
+        {
+            return Ok(false);
+        }
+        at = range.end;
+    }
+    skip(reader, want - at, keys)
 }
 
 /// Appends `want` values of a column to `values`; returns how many there were.
@@ -1176,6 +1327,21 @@ pub fn contact_ids(root: &Path) -> Result<HashMap<u64, Contact>, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_are_read_for_held_taken_and_possibly_shared_customers_only() {
+        let customers = [1, 1, 2, 3, 3, 3, 5, 8, 8];
+        let mut keyed = Vec::new();
+        let sharing = |others, taken| Sharing { others, taken };
+        keyed_ranges(&customers, &[2, 5, 9], sharing(Some(5), Some(3)), &mut keyed);
+        assert_eq!(keyed, [2..3, 3..6, 6..9]);
+        keyed_ranges(&customers, &[0, 8], sharing(None, Some(1)), &mut keyed);
+        assert_eq!(keyed, [0..2, 7..9]);
+        keyed_ranges(&customers, &[], sharing(Some(9), None), &mut keyed);
+        assert!(keyed.is_empty());
+        keyed_ranges(&customers, &[4], sharing(Some(0), None), &mut keyed);
+        assert_eq!(keyed, [0..9]);
+    }
 
     #[test]
     fn a_trait_cursor_finds_what_a_lookup_finds_in_any_order() {
