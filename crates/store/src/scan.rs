@@ -1340,7 +1340,7 @@ mod tests {
         keyed_ranges(&customers, &[], sharing(Some(9), None), &mut keyed);
         assert!(keyed.is_empty());
         keyed_ranges(&customers, &[4], sharing(Some(0), None), &mut keyed);
-        assert_eq!(keyed, [0..9]);
+        assert_eq!(keyed, vec![std::ops::Range { start: 0, end: 9 }]);
     }
 
     #[test]
