@@ -318,6 +318,14 @@ impl Scan {
     /// Splits the customers into at most `count` parts of about as many events each,
     /// assuming the customers of a row group spread evenly over its id range.
     pub fn parts(&self, count: usize) -> Vec<Part> {
+        self.parts_by(&vec![1.0; count.max(1)])
+    }
+
+    /// Splits the customers into parts holding about the given shares of the events (in
+    /// proportion to their sum), in customer order. A bound falls on the first customer of
+    /// a row group when one is within half a group of it: a part then starts where a group
+    /// does, rather than decoding the rows of another part to skip them.
+    pub fn parts_by(&self, shares: &[f64]) -> Vec<Part> {
         let groups: Vec<(u64, u64, u64)> = self
             .segments
             .iter()
@@ -345,9 +353,17 @@ impl Scan {
                 })
                 .sum()
         };
+        let starts: Vec<(u64, f64)> = {
+            let mut starts: Vec<(u64, f64)> = groups.iter().map(|g| (g.0, g.2 as f64)).collect();
+            starts.sort_by_key(|g| g.0);
+            starts
+        };
+        let sum: f64 = shares.iter().sum();
         let mut bounds = Vec::new();
-        for k in 1..count.max(1) {
-            let wanted = total * k as f64 / count as f64;
+        let mut so_far = 0.0;
+        for share in shares.iter().take(shares.len().saturating_sub(1)) {
+            so_far += share;
+            let wanted = total * so_far / sum;
             let (mut lo, mut hi) = (low, high);
             while lo < hi {
                 let mid = lo + (hi - lo) / 2;
@@ -356,6 +372,20 @@ impl Scan {
                 } else {
                     hi = mid;
                 }
+            }
+            let at = starts.partition_point(|g| g.0 < lo);
+            let nearest = [at.checked_sub(1), Some(at)]
+                .into_iter()
+                .flatten()
+                .filter_map(|i| starts.get(i))
+                .filter(|g| (below(g.0) - wanted).abs() <= g.1 / 2.0)
+                .min_by(|a, b| {
+                    (below(a.0) - wanted)
+                        .abs()
+                        .total_cmp(&(below(b.0) - wanted).abs())
+                });
+            if let Some(&(start, _)) = nearest {
+                lo = start;
             }
             if bounds.last().is_none_or(|&b| lo > b) && lo > low {
                 bounds.push(lo);
@@ -1333,7 +1363,12 @@ mod tests {
         let customers = [1, 1, 2, 3, 3, 3, 5, 8, 8];
         let mut keyed = Vec::new();
         let sharing = |others, taken| Sharing { others, taken };
-        keyed_ranges(&customers, &[2, 5, 9], sharing(Some(5), Some(3)), &mut keyed);
+        keyed_ranges(
+            &customers,
+            &[2, 5, 9],
+            sharing(Some(5), Some(3)),
+            &mut keyed,
+        );
         assert_eq!(keyed, [2..3, 3..6, 6..9]);
         keyed_ranges(&customers, &[0, 8], sharing(None, Some(1)), &mut keyed);
         assert_eq!(keyed, [0..2, 7..9]);

@@ -509,8 +509,16 @@ fn parts_of_a_scan_together_give_the_whole_scan() {
     whole.sort();
     let scan = parcours_store::scan::Scan::open(&dir, columns.clone()).unwrap();
     assert_eq!(scan.events() as usize, whole.len());
-    for count in [2, 3, 5, 40] {
-        let parts = scan.parts(count);
+    let shares = [
+        vec![1.0; 2],
+        vec![1.0; 3],
+        vec![1.0; 5],
+        vec![1.0; 40],
+        vec![0.4, 0.3, 0.1, 0.1, 0.05, 0.05],
+    ];
+    for shares in shares {
+        let count = shares.len();
+        let parts = scan.parts_by(&shares);
         assert!(
             parts.len() > 1 && parts.len() <= count,
             "{count}: {parts:?}"
@@ -628,6 +636,16 @@ fn a_scan_orders_ties_by_key_whatever_the_segments_share() {
     store.compact(40).unwrap();
     drop(store);
     assert!(segments(&dir).unwrap().len() > 3);
+    // Compacted segments hold disjoint customers: parts start where segments do.
+    let firsts: Vec<u64> = segments(&dir)
+        .unwrap()
+        .iter()
+        .map(|s| read_segment(&s.path).unwrap().customer[0])
+        .collect();
+    let scan = parcours_store::scan::Scan::open(&dir, Default::default()).unwrap();
+    let parts = scan.parts_by(&[0.5, 0.3, 0.2]);
+    assert_eq!(parts.len(), 3);
+    assert!(parts[1..].iter().all(|p| firsts.contains(&p.from)), "{parts:?} {firsts:?}");
     assert_eq!(scanned_histories(&dir), histories_in_key_order(&dir));
 
     let mut store = Store::open(&dir).unwrap();
