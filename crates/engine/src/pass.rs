@@ -57,14 +57,21 @@ impl<T: Merge> Groups<T> {
     }
 
     fn slot(&mut self, value: &str, make: impl FnOnce() -> T) -> &mut T {
-        let key = if self.groups.contains_key(value) || self.groups.len() < TRACKED_GROUPS {
-            value
-        } else {
-            OTHER
+        // Known values, by far the most common, cost one lookup.
+        let key = match self.groups.get_key_value(value) {
+            Some(_) => value,
+            None => {
+                let key = if self.groups.len() < TRACKED_GROUPS {
+                    value
+                } else {
+                    OTHER
+                };
+                if !self.groups.contains_key(key) {
+                    self.groups.insert(key.to_string(), make());
+                }
+                key
+            }
         };
-        if !self.groups.contains_key(key) {
-            self.groups.insert(key.to_string(), make());
-        }
         self.groups.get_mut(key).expect("inserted above")
     }
 

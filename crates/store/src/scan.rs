@@ -107,11 +107,11 @@ pub struct CustomerEvents {
     pub at: Vec<i64>,
     /// Event codes.
     pub code: Vec<i32>,
-    /// Dedup keys (the tie-break between events at the same millisecond). Zero where the
-    /// scan did not need them: a customer whose events all come from one segment is in
-    /// order already.
+    /// Dedup keys (the tie-break between events at the same millisecond), when the
+    /// customer's events came from several segments; empty otherwise: the events of one
+    /// segment are in order already.
     pub key: Vec<u64>,
-    /// Some keys were not read, so the events are in stored order, which is theirs.
+    /// The keys were not read: the events come from one segment, in its order.
     keys_unread: bool,
     /// Properties of each event, when asked for.
     pub properties: Texts,
@@ -141,13 +141,21 @@ impl CustomerEvents {
         self.raw_context.clear();
     }
 
-    fn extend_from(&mut self, batch: &Batch, rows: std::ops::Range<usize>, keyed: bool) {
-        self.keys_unread |= !keyed;
+    /// Appends rows of a batch; `keys_at` is where their keys start in `batch.key`, if read.
+    fn extend_from(&mut self, batch: &Batch, rows: std::ops::Range<usize>, keys_at: Option<usize>) {
         self.at.extend_from_slice(&batch.at[rows.clone()]);
         self.code.extend_from_slice(&batch.code[rows.clone()]);
         // Keys are signed in Parquet, unsigned hashes here.
-        self.key
-            .extend(batch.key[rows.clone()].iter().map(|&k| k as u64));
+        match keys_at {
+            Some(at) if !self.keys_unread => self
+                .key
+                .extend(batch.key[at..at + rows.len()].iter().map(|&k| k as u64)),
+            Some(_) => {}
+            None => {
+                self.keys_unread = true;
+                self.key.clear();
+            }
+        }
         if !batch.properties.is_empty() {
             self.raw_properties
                 .extend_rows(&batch.properties, rows.clone());
@@ -161,8 +169,12 @@ impl CustomerEvents {
         let all = 0..other.len();
         self.at.extend_from_slice(&other.at);
         self.code.extend_from_slice(&other.code);
-        self.key.extend_from_slice(&other.key);
         self.keys_unread |= other.keys_unread;
+        if self.keys_unread {
+            self.key.clear();
+        } else {
+            self.key.extend_from_slice(&other.key);
+        }
         if !other.raw_properties.is_empty() {
             self.raw_properties
                 .extend_rows(&other.raw_properties, all.clone());
@@ -539,7 +551,7 @@ impl Scan {
 struct Batch {
     customer: Vec<u64>,
     at: Vec<i64>,
-    /// As stored (signed); zero outside `keyed`.
+    /// As stored (signed): the keys of the rows in `keyed`, in row order.
     key: Vec<i64>,
     /// The row ranges whose keys were read, in order; each is whole customers.
     keyed: Vec<std::ops::Range<usize>>,
@@ -606,6 +618,8 @@ struct Cursor {
     row: usize,
     /// The first range of `batch.keyed` not wholly before `row`.
     keyed_at: usize,
+    /// Where that range's keys start in `batch.key`.
+    keys_at: usize,
     /// Merged customers and survivors, sorted: their events are put together from several
     /// customers' pieces, so they need their keys.
     held: Arc<[u64]>,
@@ -636,6 +650,7 @@ impl Cursor {
             batch: Batch::default(),
             row: 0,
             keyed_at: 0,
+            keys_at: 0,
             held,
             longs: Vec::new(),
         }
@@ -671,11 +686,15 @@ impl Cursor {
             let customers = &self.batch.customer;
             let end = start + customers[start..].partition_point(|&c| c == customer);
             let keyed = &self.batch.keyed;
-            while keyed.get(self.keyed_at).is_some_and(|r| r.end <= start) {
+            while let Some(range) = keyed.get(self.keyed_at).filter(|r| r.end <= start) {
+                self.keys_at += range.len();
                 self.keyed_at += 1;
             }
-            let is_keyed = keyed.get(self.keyed_at).is_some_and(|r| r.start <= start);
-            out.extend_from(&self.batch, start..end, is_keyed);
+            let keys_at = keyed
+                .get(self.keyed_at)
+                .filter(|r| r.start <= start)
+                .map(|r| self.keys_at + start - r.start);
+            out.extend_from(&self.batch, start..end, keys_at);
             self.row = end;
             if self.row < self.batch.customer.len() {
                 return Ok(());
@@ -716,6 +735,7 @@ impl Cursor {
             self.batch.clear();
             self.row = 0;
             self.keyed_at = 0;
+            self.keys_at = 0;
             if self.left_in_group == 0 {
                 let Some(&(index, _)) = self.groups.get(self.next_group) else {
                     self.end();
@@ -747,11 +767,12 @@ impl Cursor {
     fn truncate(&mut self, rows: usize) {
         self.batch.customer.truncate(rows);
         self.batch.at.truncate(rows);
-        self.batch.key.truncate(rows);
         for range in &mut self.batch.keyed {
             range.end = range.end.min(rows);
         }
         self.batch.keyed.retain(|range| !range.is_empty());
+        let keys = self.batch.keyed.iter().map(|r| r.len()).sum();
+        self.batch.key.truncate(keys);
         self.batch.code.truncate(rows);
         for text in [&mut self.batch.properties, &mut self.batch.context] {
             if text.len() > rows {
@@ -957,8 +978,8 @@ fn keyed_ranges(
     }
 }
 
-/// Appends `want` keys to `keys`: read in the `keyed` ranges, zero elsewhere (skipped
-/// unread). False when the column ends early.
+/// Appends the keys of the `keyed` rows among the next `want` to `keys`, skipping the others
+/// unread. False when the column ends early.
 fn decode_keys(
     reader: &mut ColumnReaderImpl<parquet::data_type::Int64Type>,
     want: usize,
@@ -966,19 +987,18 @@ fn decode_keys(
     keys: &mut Vec<i64>,
 ) -> parquet::errors::Result<bool> {
     let mut at = 0;
-    let skip = |reader: &mut ColumnReaderImpl<_>, rows: usize, keys: &mut Vec<i64>| {
-        keys.resize(keys.len() + rows, 0);
+    let skip = |reader: &mut ColumnReaderImpl<_>, rows: usize| {
         reader.skip_records(rows).map(|skipped| skipped == rows)
     };
     for range in keyed {
-        if !skip(reader, range.start - at, keys)?
+        if !skip(reader, range.start - at)?
             || read_values(reader, range.len(), keys)? != range.len()
         {
             return Ok(false);
         }
         at = range.end;
     }
-    skip(reader, want - at, keys)
+    skip(reader, want - at)
 }
 
 /// Appends `want` values of a column to `values`; returns how many there were.

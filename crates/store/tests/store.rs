@@ -388,6 +388,9 @@ fn scrambled_store(name: &str) -> PathBuf {
 type Seen = Vec<(u64, i32, i64, Option<String>)>;
 
 fn record(seen: &mut Seen, events: &parcours_store::scan::CustomerEvents) {
+    assert!(events.at.is_sorted(), "unsorted history");
+    // Keys come with the histories put together from several segments only.
+    assert!(events.key.is_empty() || events.key.len() == events.len());
     assert!(
         events
             .at
@@ -645,7 +648,10 @@ fn a_scan_orders_ties_by_key_whatever_the_segments_share() {
     let scan = parcours_store::scan::Scan::open(&dir, Default::default()).unwrap();
     let parts = scan.parts_by(&[0.5, 0.3, 0.2]);
     assert_eq!(parts.len(), 3);
-    assert!(parts[1..].iter().all(|p| firsts.contains(&p.from)), "{parts:?} {firsts:?}");
+    assert!(
+        parts[1..].iter().all(|p| firsts.contains(&p.from)),
+        "{parts:?} {firsts:?}"
+    );
     assert_eq!(scanned_histories(&dir), histories_in_key_order(&dir));
 
     let mut store = Store::open(&dir).unwrap();
