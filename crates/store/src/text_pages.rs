@@ -96,9 +96,11 @@ pub(crate) struct TextPages {
     /// Start and end of each row's value in `source`; absent values are empty.
     spans: Vec<(u32, u32)>,
     next: usize,
-    /// Scratch for decoded levels and dictionary indices.
+    /// Scratch for decoded levels, dictionary indices and the spans of present values,
+    /// reused from page to page: fresh ones had the kernel zeroing pages for every page.
     levels: Vec<u32>,
     indices: Vec<u32>,
+    located: Vec<(u32, u32)>,
 }
 
 impl TextPages {
@@ -112,6 +114,7 @@ impl TextPages {
             next: 0,
             levels: Vec::new(),
             indices: Vec::new(),
+            located: Vec::new(),
         }
     }
 
@@ -235,10 +238,14 @@ impl TextPages {
             self.spans.clear();
             self.next = 0;
             match encoding {
+                Encoding::PLAIN if present == rows => {
+                    plain_spans(&buf, values_at, present, |span| self.spans.push(span))?;
+                    self.source = buf;
+                }
                 Encoding::PLAIN => {
-                    let mut located = Vec::with_capacity(present);
-                    plain_spans(&buf, values_at, present, |span| located.push(span))?;
-                    let mut located = located.into_iter();
+                    self.located.clear();
+                    plain_spans(&buf, values_at, present, |span| self.located.push(span))?;
+                    let mut located = self.located.iter().copied();
                     for &level in &self.levels {
                         self.spans
                             .push(if level > 0 { located.next() } else { None }.unwrap_or((0, 0)));
