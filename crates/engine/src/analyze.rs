@@ -614,8 +614,10 @@ fn stage_results(model: &Model<'_>, tally: &Tally, weekly: Option<&Gathered>) ->
             let times = &tally.step_times[i];
             let mut exit: Vec<TouchpointCount> = tally.exits[i]
                 .iter()
-                .map(|(&tp, &n)| TouchpointCount {
-                    touchpoint: model.touchpoint_ids[tp as usize].clone(),
+                .enumerate()
+                .filter(|&(_, &n)| n > 0)
+                .map(|(tp, &n)| TouchpointCount {
+                    touchpoint: model.touchpoint_ids[tp].clone(),
                     customers: n,
                 })
                 .collect();

@@ -278,10 +278,10 @@ pub(crate) fn contribute(
             denominator,
         } => {
             for &i in &input.matched[*numerator] {
-                out.push(one(week(i), 1.0, 0.0));
+                tick(out, week(i), 1.0, 0.0);
             }
             for &i in &input.matched[*denominator] {
-                out.push(one(week(i), 0.0, 1.0));
+                tick(out, week(i), 0.0, 1.0);
             }
         }
         Plan::CustomerRatio {
@@ -296,7 +296,7 @@ pub(crate) fn contribute(
         }
         Plan::Count { events: c } => {
             for &i in &input.matched[*c] {
-                out.push(one(week(i), 1.0, 0.0));
+                tick(out, week(i), 1.0, 0.0);
             }
         }
         Plan::PerCustomer { events: c } => {
@@ -372,6 +372,24 @@ pub(crate) fn contribute(
             }
         }
         Plan::StageConversion => {}
+    }
+}
+
+/// Counts one event into `out`: into the last delta when it is of the same week and counts
+/// events too (matches come in time order, so a customer's events of a week make one
+/// delta rather than one each).
+fn tick(out: &mut Vec<Delta>, week: u16, num: f64, den: f64) {
+    match out.last_mut() {
+        Some(last) if last.week == week && last.session.is_none() && last.squares == 0.0 => {
+            last.num += num;
+            last.den += den;
+        }
+        _ => out.push(Delta {
+            week,
+            num,
+            den,
+            ..Delta::default()
+        }),
     }
 }
 

@@ -372,10 +372,9 @@ fn exit_touchpoints(model: &Model<'_>, gathered: &Gathered, found: &mut Vec<Oppo
             continue;
         }
         let rate = leavers / customers;
-        let mut touchpoints: Vec<(&u16, &u64)> = tally.exits[s].iter().collect();
-        touchpoints.sort();
-        for (&tp, &left) in touchpoints {
-            let users = tally.visits[s].get(&tp).copied().unwrap_or(0) as f64;
+        let exits = tally.exits[s].iter().enumerate().filter(|&(_, &n)| n > 0);
+        for (tp, &left) in exits {
+            let users = tally.visits[s][tp] as f64;
             let left = left as f64;
             if users < MIN_SAMPLE || left < 10.0 {
                 continue;

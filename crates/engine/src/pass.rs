@@ -239,7 +239,7 @@ impl<'c> Pass<'c> {
             cx,
             traits: traits.cursor(),
             gathered: Gathered {
-                overall: Tally::new(stages, model.kpis.len(), weeks),
+                overall: Tally::new(stages, model.touchpoint_ids.len(), model.kpis.len(), weeks),
                 cohorts: Cohorts::new(stages, weeks),
                 by: cx.options.by.clone().map(Groups::new),
                 gaps: model
@@ -495,8 +495,10 @@ impl<'c> Pass<'c> {
         if let Some(by) = gathered.by.as_mut() {
             value_of(&by.by, &mut values);
             for value in values.drain(..) {
-                by.slot(&value, || Tally::new(stages, model.kpis.len(), 1))
-                    .add(&facts);
+                by.slot(&value, || {
+                    Tally::new(stages, model.touchpoint_ids.len(), model.kpis.len(), 1)
+                })
+                .add(&facts);
             }
         }
         for dim in gathered.gaps.iter_mut() {

@@ -1,11 +1,9 @@
 //! Running counts over a group of customers, and the weekly cohorts behind trends and
 //! conversion drops.
 
-use crate::HashMap;
-
 use crate::funnel::{Millis, Placement};
 use crate::kpi::{Cell, Delta};
-use crate::pass::{Merge, add, add_map};
+use crate::pass::{Merge, add};
 use crate::stats::Quantiles;
 
 /// What the tallies need to know about one placed customer.
@@ -29,23 +27,23 @@ pub(crate) struct Tally {
     pub current: Vec<u64>,
     /// Per stage: times from the previous stage, in seconds.
     pub step_times: Vec<Quantiles>,
-    /// Per stage: last touchpoints of customers whose level stopped there.
-    pub exits: Vec<HashMap<u16, u64>>,
-    /// Per stage: customers who used each touchpoint while in it.
-    pub visits: Vec<HashMap<u16, u64>>,
+    /// Per stage, per touchpoint: customers whose level stopped there, last seen at it.
+    pub exits: Vec<Vec<u64>>,
+    /// Per stage, per touchpoint: customers who used it while in the stage.
+    pub visits: Vec<Vec<u64>>,
     /// Per KPI, per week (one cell when not weekly).
     pub kpis: Vec<Vec<Cell>>,
 }
 
 impl Tally {
-    pub fn new(stages: usize, kpis: usize, weeks: usize) -> Tally {
+    pub fn new(stages: usize, touchpoints: usize, kpis: usize, weeks: usize) -> Tally {
         Tally {
             customers: 0,
             reached: vec![0; stages],
             current: vec![0; stages],
             step_times: vec![Quantiles::default(); stages],
-            exits: vec![HashMap::default(); stages],
-            visits: vec![HashMap::default(); stages],
+            exits: vec![vec![0; touchpoints]; stages],
+            visits: vec![vec![0; touchpoints]; stages],
             kpis: vec![vec![Cell::default(); weeks.max(1)]; kpis],
         }
     }
@@ -62,7 +60,7 @@ impl Tally {
                 self.step_times[s].add((t + 500) / 1000);
             }
             for &tp in &facts.touchpoints_in_stage[s] {
-                *self.visits[s].entry(tp).or_default() += 1;
+                self.visits[s][tp as usize] += 1;
             }
         }
         if let Some(f) = placement.furthest {
@@ -73,7 +71,7 @@ impl Tally {
             && let Some(tp) = facts.last_touchpoint
             && facts.touchpoints_in_stage[level - 1].contains(&tp)
         {
-            *self.exits[level - 1].entry(tp).or_default() += 1;
+            self.exits[level - 1][tp as usize] += 1;
         }
         let weekly = self.kpis.first().is_some_and(|w| w.len() > 1);
         for (cells, deltas) in self.kpis.iter_mut().zip(facts.kpis) {
@@ -95,11 +93,11 @@ impl Merge for Tally {
         for (mine, theirs) in self.step_times.iter_mut().zip(&other.step_times) {
             mine.merge(theirs);
         }
-        for (mine, theirs) in self.exits.iter_mut().zip(other.exits) {
-            add_map(mine, theirs);
+        for (mine, theirs) in self.exits.iter_mut().zip(&other.exits) {
+            add(mine, theirs);
         }
-        for (mine, theirs) in self.visits.iter_mut().zip(other.visits) {
-            add_map(mine, theirs);
+        for (mine, theirs) in self.visits.iter_mut().zip(&other.visits) {
+            add(mine, theirs);
         }
         for (mine, theirs) in self.kpis.iter_mut().zip(&other.kpis) {
             for (cell, other) in mine.iter_mut().zip(theirs) {
