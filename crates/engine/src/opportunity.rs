@@ -389,7 +389,7 @@ fn exit_touchpoints(model: &Model<'_>, gathered: &Gathered, found: &mut Vec<Oppo
             found.push(Opportunity {
                 kind: OpportunityKind::ExitTouchpoint,
                 stage: model.stage_ids[s].clone(),
-                touchpoint: Some(model.touchpoint_ids[tp as usize].clone()),
+                touchpoint: Some(model.touchpoint_ids[tp].clone()),
                 breakdown: None,
                 period: None,
                 lost_customers: lost,
@@ -401,7 +401,7 @@ fn exit_touchpoints(model: &Model<'_>, gathered: &Gathered, found: &mut Vec<Oppo
                 z,
                 summary: {
                     let observed = percent(observed);
-                    let touchpoint = touchpoint_name(model, tp as usize);
+                    let touchpoint = touchpoint_name(model, tp);
                     let stage = stage_name(model, s);
                     let lift = decimal_in(fr, lift);
                     let rate = percent(rate);
