@@ -7,7 +7,7 @@ use parcours_journey::Journey;
 use parcours_store::StoreError;
 use parcours_store::scan::{
     CustomerEvents, HeldTraitRows, Part, Partial, Scan, ScanColumns, TraitScope, event_codes,
-    held_traits, part_traits, traits_named,
+    held_traits, traits_named,
 };
 use regex::Regex;
 use serde::Serialize;
@@ -403,7 +403,7 @@ fn run(
         scan.finish(vec![partial], &mut visit)?;
         pass.gathered
     } else {
-        in_parallel(root, &cx, &scan, &parts, threads, &trait_names)?
+        in_parallel(&cx, &scan, &parts, threads, &trait_names)?
     };
     gathered.finish();
     Ok(report(model, &gathered, first))
@@ -430,7 +430,6 @@ fn guided_shares(threads: usize) -> Vec<f64> {
 /// customers; then the held customers (merged ones and their survivors), whose traits the
 /// parts met on the way, are shared among the threads again.
 fn in_parallel(
-    root: &Path,
     cx: &Context<'_>,
     scan: &Scan,
     parts: &[Part],
@@ -452,7 +451,7 @@ fn in_parallel(
                         let Some(&part) = parts.get(index) else {
                             return Ok(counted);
                         };
-                        let (traits, held) = part_traits(root, trait_names, part)?;
+                        let (traits, held) = scan.part_traits(trait_names, part)?;
                         let mut pass = Pass::new(cx, &traits);
                         let partial = scan.run(&part, |events| {
                             pass.customer(events, None);

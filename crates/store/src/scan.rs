@@ -266,12 +266,39 @@ struct SegmentFile {
     groups: Vec<(u64, u64, u64)>,
 }
 
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
+
+/// Merged customers: each with the customer it lives on as, and those survivors.
+struct Merges {
+    into: FastMap<u64, u64>,
+    survivors: FastSet<u64>,
+}
+
+impl Merges {
+    fn load(root: &Path) -> Result<Merges, StoreError> {
+        let into: FastMap<u64, u64> = crate::merged_customers(root)?.into_iter().collect();
+        let survivors = into.values().copied().collect();
+        Ok(Merges { into, survivors })
+    }
+
+    /// The customer `stored` is now.
+    fn now(&self, stored: u64) -> u64 {
+        self.into.get(&stored).copied().unwrap_or(stored)
+    }
+
+    /// True for merged customers and survivors, whose histories are put together.
+    fn holds(&self, stored: u64) -> bool {
+        self.into.contains_key(&stored) || self.survivors.contains(&stored)
+    }
+}
+
 /// A planned scan of the store: its segments, their customer ranges, and the merges.
 pub struct Scan {
+    root: PathBuf,
     columns: ScanColumns,
     segments: Vec<SegmentFile>,
-    merges: HashMap<u64, u64>,
-    survivors: HashSet<u64>,
+    merges: Merges,
     /// Merged customers and survivors, sorted.
     held: Arc<[u64]>,
 }
@@ -279,8 +306,7 @@ pub struct Scan {
 impl Scan {
     /// Reads the store's catalogue, merges and segment footers.
     pub fn open(root: &Path, columns: ScanColumns) -> Result<Scan, StoreError> {
-        let merges = crate::merged_customers(root)?;
-        let survivors: HashSet<u64> = merges.values().copied().collect();
+        let merges = Merges::load(root)?;
         let mut segments = Vec::new();
         for entry in crate::segments(root)? {
             let path = entry.path;
@@ -306,14 +332,19 @@ impl Scan {
                 segments.push(SegmentFile { path, groups });
             }
         }
-        let mut held: Vec<u64> = merges.keys().chain(&survivors).copied().collect();
+        let mut held: Vec<u64> = merges
+            .into
+            .keys()
+            .chain(&merges.survivors)
+            .copied()
+            .collect();
         held.sort_unstable();
         held.dedup();
         Ok(Scan {
+            root: root.to_path_buf(),
             columns,
             segments,
             merges,
-            survivors,
             held: held.into(),
         })
     }
@@ -493,8 +524,8 @@ impl Scan {
                 }
             }
             partial.events += events.len() as u64;
-            let now = self.merges.get(&customer).copied().unwrap_or(customer);
-            if now != customer || self.survivors.contains(&customer) {
+            if self.merges.holds(customer) {
+                let now = self.merges.now(customer);
                 let pieces = partial.held.entry(now).or_default();
                 pieces.customer = now;
                 pieces.append(&events);
@@ -1190,7 +1221,7 @@ pub fn traits_named(
     names: &[String],
     scope: TraitScope<'_>,
 ) -> Result<Traits, StoreError> {
-    Ok(traits_and_held(root, names, scope)?.0)
+    Ok(traits_and_held(root, names, scope, &Merges::load(root)?)?.0)
 }
 
 /// Trait values of merged customers and their survivors, met while loading a part: the
@@ -1202,13 +1233,15 @@ pub struct HeldTraitRows {
     rows: Vec<(u64, usize, i64, u64, serde_json::Value)>,
 }
 
-/// [`traits_named`] for a part, with the rows of its held customers.
-pub fn part_traits(
-    root: &Path,
-    names: &[String],
-    part: Part,
-) -> Result<(Traits, HeldTraitRows), StoreError> {
-    traits_and_held(root, names, TraitScope::Part(part))
+impl Scan {
+    /// [`traits_named`] for a part, with the rows of its held customers.
+    pub fn part_traits(
+        &self,
+        names: &[String],
+        part: Part,
+    ) -> Result<(Traits, HeldTraitRows), StoreError> {
+        traits_and_held(&self.root, names, TraitScope::Part(part), &self.merges)
+    }
 }
 
 /// The traits of the held customers (merged ones and their survivors), from the rows every
@@ -1245,8 +1278,9 @@ fn traits_and_held(
     root: &Path,
     names: &[String],
     scope: TraitScope<'_>,
+    merges: &Merges,
 ) -> Result<(Traits, HeldTraitRows), StoreError> {
-    type Fast<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+    type Fast<K, V> = FastMap<K, V>;
     let mut traits = Traits {
         names: names.to_vec(),
         ..Traits::default()
@@ -1259,8 +1293,6 @@ fn traits_and_held(
     // When a merged customer and its survivor both hold a trait, the later value wins.
     let mut set_at: Fast<(u64, usize), i64> = Fast::default();
     let mut interned: Fast<String, u32> = Fast::default();
-    let merges: Fast<u64, u64> = crate::merged_customers(root)?.into_iter().collect();
-    let survivors: HashSet<u64, foldhash::fast::RandomState> = merges.values().copied().collect();
     // Rows arrive by stored customer, so mostly in order; merged customers' rows belong to
     // their survivor, anywhere before: those are found by search, or kept aside.
     let mut aside: Fast<u64, u32> = Fast::default();
@@ -1290,6 +1322,7 @@ fn traits_and_held(
             let mut stored: Vec<u64> = ids.to_vec();
             stored.extend(
                 merges
+                    .into
                     .iter()
                     .filter(|(_, to)| wanted.contains(to))
                     .map(|(&from, _)| from),
@@ -1320,10 +1353,10 @@ fn traits_and_held(
                 continue;
             };
             let at = row.get::<_, i64>(3).map_err(db.error())?;
-            let customer = merges.get(&stored).copied().unwrap_or(stored);
+            let customer = merges.now(stored);
             let value = row.get_ref(2).map_err(db.error())?;
             let text = value.as_str().unwrap_or("null");
-            if stored != customer || survivors.contains(&customer) {
+            if merges.holds(stored) {
                 if matches!(scope, TraitScope::Part(_)) {
                     held.rows.push((
                         customer,

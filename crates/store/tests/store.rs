@@ -170,7 +170,8 @@ fn traits_keep_their_latest_value_across_imports_and_merges() {
         assert_eq!(mine.get("absent"), None);
     }
     // The held customers' traits put together from the rows the parts met give the same.
-    use parcours_store::scan::{held_traits, part_traits};
+    use parcours_store::scan::{Scan, held_traits};
+    let scan = Scan::open(&dir, Default::default()).unwrap();
     let middle = Part {
         from: 0,
         to: Some(customer.id),
@@ -181,7 +182,7 @@ fn traits_keep_their_latest_value_across_imports_and_merges() {
     };
     let pieces = [middle, rest]
         .into_iter()
-        .map(|part| part_traits(&dir, &names, part).unwrap().1)
+        .map(|part| scan.part_traits(&names, part).unwrap().1)
         .collect();
     let held = held_traits(&names, pieces);
     assert_eq!(held.customers(), 1);
