@@ -293,6 +293,29 @@ impl Merges {
     }
 }
 
+/// Membership in a sorted list for increasing (mostly) customers.
+struct HeldWalk<'a> {
+    sorted: &'a [u64],
+    next: usize,
+}
+
+impl<'a> HeldWalk<'a> {
+    fn new(sorted: &'a [u64]) -> HeldWalk<'a> {
+        HeldWalk { sorted, next: 0 }
+    }
+
+    fn holds(&mut self, customer: u64) -> bool {
+        // A first look, or a step back: search.
+        if self.next == 0 || self.sorted[self.next - 1] >= customer {
+            self.next = self.sorted.partition_point(|&h| h < customer);
+        }
+        while self.sorted.get(self.next).is_some_and(|&h| h < customer) {
+            self.next += 1;
+        }
+        self.sorted.get(self.next) == Some(&customer)
+    }
+}
+
 /// A planned scan of the store: its segments, their customer ranges, and the merges.
 pub struct Scan {
     root: PathBuf,
@@ -480,6 +503,9 @@ impl Scan {
         }
         let mut partial = Partial::default();
         let mut events = CustomerEvents::default();
+        // Customers come in increasing order: whether one is held is a walk along the
+        // sorted list, where a hash lookup missed the cache for every customer.
+        let mut held = HeldWalk::new(&self.held);
         let mut spare: Vec<Batch> = Vec::new();
         let least = |heap: &BinaryHeap<Reverse<(u64, usize)>>, taken: Option<u64>| Sharing {
             others: heap.peek().map(|r| r.0.0),
@@ -524,7 +550,7 @@ impl Scan {
                 }
             }
             partial.events += events.len() as u64;
-            if self.merges.holds(customer) {
+            if held.holds(customer) {
                 let now = self.merges.now(customer);
                 let pieces = partial.held.entry(now).or_default();
                 pieces.customer = now;
@@ -1473,6 +1499,16 @@ pub fn contact_ids(root: &Path) -> Result<HashMap<u64, Contact>, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_held_walk_answers_as_a_search_in_any_order() {
+        let sorted = [2, 5, 6, 9, 40];
+        let mut walk = HeldWalk::new(&sorted);
+        for customer in [0, 2, 2, 3, 5, 6, 7, 9, 41, 6, 1, 40, 40, 39, 9, 100, 0] {
+            assert_eq!(walk.holds(customer), sorted.contains(&customer), "{customer}");
+        }
+        assert!(!HeldWalk::new(&[]).holds(3));
+    }
 
     #[test]
     fn keys_are_read_for_held_taken_and_possibly_shared_customers_only() {
