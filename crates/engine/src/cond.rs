@@ -11,7 +11,6 @@
 //! `in`. A text that reads as a number compares as that number with a number. A property
 //! compared with a duration is read as seconds.
 
-use crate::HashMap;
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -357,9 +356,13 @@ pub(crate) fn bits(mut set: u64) -> impl Iterator<Item = usize> {
 pub struct History {
     /// The customer the cache is for (a count of resets).
     generation: u32,
-    /// Per (condition, slot). Lists are refilled in place rather than dropped, so a
-    /// customer allocates nothing here.
-    slots: HashMap<(u64, usize), Slot>,
+    /// Per (condition, slot), in the order first met. Lists are refilled in place rather
+    /// than dropped, so a customer allocates nothing here.
+    slots: Vec<((u64, usize), Slot)>,
+    /// Where the next slot asked for is likely to be: every customer's conditions ask for
+    /// the same slots in the same order, the order they were first met in, so that a
+    /// lookup is one comparison rather than the hashing of a key.
+    slot_hint: usize,
     /// Per event code: the indices of the customer's events with it.
     by_code: Vec<Vec<u32>>,
     /// Codes whose list in `by_code` is not empty.
@@ -426,16 +429,30 @@ impl History {
         let generation = self.generation;
         let History {
             slots,
+            slot_hint,
             by_code,
             codes_used,
             codes_for,
             ..
         } = self;
-        let entry = slots.entry((cond.id, slot)).or_insert_with(|| Slot {
-            made_for: generation.wrapping_sub(1),
-            found: Vec::new(),
-            plan: SlotPlan::new(cond.calls[slot].as_ref(), at),
-        });
+        let key = (cond.id, slot);
+        let hinted = slots.get(*slot_hint).filter(|(k, _)| *k == key).map(|_| *slot_hint);
+        let index = match hinted.or_else(|| slots.iter().position(|(k, _)| *k == key)) {
+            Some(index) => index,
+            None => {
+                slots.push((
+                    key,
+                    Slot {
+                        made_for: generation.wrapping_sub(1),
+                        found: Vec::new(),
+                        plan: SlotPlan::new(cond.calls[slot].as_ref(), at),
+                    },
+                ));
+                slots.len() - 1
+            }
+        };
+        *slot_hint = index + 1;
+        let entry = &mut slots[index].1;
         if let SlotPlan::Codes(codes) = &entry.plan {
             if *codes_for != Some(generation) {
                 *codes_for = Some(generation);
