@@ -436,7 +436,10 @@ impl History {
             ..
         } = self;
         let key = (cond.id, slot);
-        let hinted = slots.get(*slot_hint).filter(|(k, _)| *k == key).map(|_| *slot_hint);
+        let hinted = slots
+            .get(*slot_hint)
+            .filter(|(k, _)| *k == key)
+            .map(|_| *slot_hint);
         let index = match hinted.or_else(|| slots.iter().position(|(k, _)| *k == key)) {
             Some(index) => index,
             None => {

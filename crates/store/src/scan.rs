@@ -1505,7 +1505,11 @@ mod tests {
         let sorted = [2, 5, 6, 9, 40];
         let mut walk = HeldWalk::new(&sorted);
         for customer in [0, 2, 2, 3, 5, 6, 7, 9, 41, 6, 1, 40, 40, 39, 9, 100, 0] {
-            assert_eq!(walk.holds(customer), sorted.contains(&customer), "{customer}");
+            assert_eq!(
+                walk.holds(customer),
+                sorted.contains(&customer),
+                "{customer}"
+            );
         }
         assert!(!HeldWalk::new(&[]).holds(3));
     }
