@@ -45,38 +45,36 @@ pub(crate) trait Merge {
 #[derive(Debug)]
 pub(crate) struct Groups<T> {
     pub by: Breakdown,
-    pub groups: HashMap<String, T>,
+    pub groups: hashbrown::HashMap<String, T, foldhash::fast::RandomState>,
 }
 
 impl<T: Merge> Groups<T> {
     fn new(by: Breakdown) -> Groups<T> {
         Groups {
             by,
-            groups: HashMap::default(),
+            groups: hashbrown::HashMap::default(),
         }
     }
 
     fn slot(&mut self, value: &str, make: impl FnOnce() -> T) -> &mut T {
-        // Known values, by far the most common, cost one lookup.
-        let key = match self.groups.get_key_value(value) {
-            Some(_) => value,
-            None => {
-                let key = if self.groups.len() < TRACKED_GROUPS {
-                    value
-                } else {
-                    OTHER
-                };
-                if !self.groups.contains_key(key) {
-                    self.groups.insert(key.to_string(), make());
-                }
-                key
-            }
+        // One lookup while there is room for new values (always, but for open-ended ones).
+        let key = if self.groups.len() < TRACKED_GROUPS || self.groups.contains_key(value) {
+            value
+        } else {
+            OTHER
         };
-        self.groups.get_mut(key).expect("inserted above")
+        self.groups.entry_ref(key).or_insert_with(make)
     }
 
     fn merge(&mut self, other: Groups<T>) {
-        merge_maps(&mut self.groups, other.groups, T::merge);
+        for (value, theirs) in other.groups {
+            match self.groups.get_mut(&value) {
+                Some(mine) => mine.merge(theirs),
+                None => {
+                    self.groups.insert(value, theirs);
+                }
+            }
+        }
     }
 
     /// Keeps the [`MAX_GROUPS`] largest groups (ties by value) and puts the others in
