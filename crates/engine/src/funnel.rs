@@ -89,7 +89,16 @@ fn window_funnel(
         return 0;
     }
     // Per stage, the chain that reached it: (chain start, time of this step).
-    let mut chains: Vec<Option<(Millis, Millis)>> = vec![None; stages];
+    // (chain start, time of its last step) per stage; on the stack for usual journeys, as
+    // this runs once per customer.
+    let mut on_stack = [None; 16];
+    let mut on_heap = Vec::new();
+    let chains: &mut [Option<(Millis, Millis)>] = if stages <= on_stack.len() {
+        &mut on_stack[..stages]
+    } else {
+        on_heap.resize(stages, None);
+        &mut on_heap
+    };
     for hit in hits {
         let s = hit.stage as usize;
         if s == 0 {

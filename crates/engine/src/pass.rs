@@ -218,6 +218,8 @@ struct Scratch {
     weeks: Vec<u16>,
     cohort_steps: Vec<CohortStep>,
     placement: Placement,
+    /// The allocation of the customer's event views, kept from customer to customer.
+    views: Vec<EventView<'static>>,
 }
 
 /// A pass over some customers.
@@ -291,6 +293,7 @@ impl<'c> Pass<'c> {
             weeks: event_weeks,
             cohort_steps,
             placement,
+            views: spare_views,
         } = &mut self.scratch;
         let gathered = &mut self.gathered;
         let (start, end) = period_range(events, cx.options);
@@ -298,7 +301,8 @@ impl<'c> Pass<'c> {
             return;
         }
         gathered.events += (end - start) as u64;
-        let mut views: Vec<EventView<'_>> = Vec::with_capacity(end - start);
+        let mut views: Vec<EventView<'_>> = recycle(std::mem::take(spare_views));
+        views.reserve(end - start);
         for i in start..end {
             let code = usize::try_from(events.code[i])
                 .ok()
@@ -522,7 +526,16 @@ impl<'c> Pass<'c> {
                 events: views.len() as u32,
             });
         }
+        *spare_views = recycle(views);
     }
+}
+
+/// An empty vector of views of another lifetime, on the same allocation: views borrow one
+/// customer's texts, their buffer outlives it. (Collecting in place keeps the allocation;
+/// were it not kept, the views would only be allocated anew, as before.)
+fn recycle<'b>(mut views: Vec<EventView<'_>>) -> Vec<EventView<'b>> {
+    views.clear();
+    views.into_iter().map(|_| unreachable!("cleared")).collect()
 }
 
 fn count_trouble(
