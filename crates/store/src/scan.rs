@@ -741,7 +741,7 @@ impl Cursor {
         loop {
             let start = self.row;
             let customers = &self.batch.customer;
-            let end = start + customers[start..].partition_point(|&c| c == customer);
+            let end = start + run_length(&customers[start..], customer);
             let keyed = &self.batch.keyed;
             while let Some(range) = keyed.get(self.keyed_at).filter(|r| r.end <= start) {
                 self.keys_at += range.len();
@@ -1000,6 +1000,18 @@ impl Cursor {
             }
         }
         Ok(())
+    }
+}
+
+/// How many of the first rows of `customers` (sorted) are `customer`'s. A history is a few
+/// dozen rows: they are counted one by one first, where a binary search over the batch
+/// jumped across it, missing the cache at every step.
+fn run_length(customers: &[u64], customer: u64) -> usize {
+    const NEAR: usize = 64;
+    let near = &customers[..customers.len().min(NEAR)];
+    match near.iter().position(|&c| c != customer) {
+        Some(run) => run,
+        None => near.len() + customers[near.len()..].partition_point(|&c| c == customer),
     }
 }
 
@@ -1499,6 +1511,16 @@ pub fn contact_ids(root: &Path) -> Result<HashMap<u64, Contact>, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_is_counted_as_a_search_counts_it() {
+        for (len, after) in [(0, 3), (1, 0), (5, 2), (64, 1), (65, 0), (200, 7)] {
+            let mut customers = vec![9u64; len];
+            customers.extend(std::iter::repeat_n(10, after));
+            assert_eq!(run_length(&customers, 9), len, "{len} then {after}");
+        }
+        assert_eq!(run_length(&[], 9), 0);
+    }
 
     #[test]
     fn a_held_walk_answers_as_a_search_in_any_order() {
