@@ -367,6 +367,8 @@ pub struct History {
     by_code: Vec<Vec<u32>>,
     /// Codes whose list in `by_code` is not empty.
     codes_used: Vec<u32>,
+    /// The codes some slot reads by code: only those are listed (most events are not).
+    codes_wanted: Vec<bool>,
     /// The generation `by_code` was listed for.
     codes_for: Option<u32>,
 }
@@ -432,6 +434,7 @@ impl History {
             slot_hint,
             by_code,
             codes_used,
+            codes_wanted,
             codes_for,
             ..
         } = self;
@@ -443,12 +446,24 @@ impl History {
         let index = match hinted.or_else(|| slots.iter().position(|(k, _)| *k == key)) {
             Some(index) => index,
             None => {
+                let plan = SlotPlan::new(cond.calls[slot].as_ref(), at);
+                if let SlotPlan::Codes(codes) = &plan {
+                    for &code in codes {
+                        let code = code as usize;
+                        if codes_wanted.len() <= code {
+                            codes_wanted.resize(code + 1, false);
+                        }
+                        codes_wanted[code] = true;
+                    }
+                    // The customer's events were listed for fewer codes.
+                    *codes_for = None;
+                }
                 slots.push((
                     key,
                     Slot {
                         made_for: generation.wrapping_sub(1),
                         found: Vec::new(),
-                        plan: SlotPlan::new(cond.calls[slot].as_ref(), at),
+                        plan,
                     },
                 ));
                 slots.len() - 1
@@ -459,7 +474,7 @@ impl History {
         if let SlotPlan::Codes(codes) = &entry.plan {
             if *codes_for != Some(generation) {
                 *codes_for = Some(generation);
-                list_by_code(at.events, at.catalog.len(), by_code, codes_used);
+                list_by_code(at.events, codes_wanted, by_code, codes_used);
             }
             if let [code] = codes[..] {
                 return by_code.get(code as usize).map_or(&[], Vec::as_slice);
@@ -498,10 +513,10 @@ impl History {
     }
 }
 
-/// Lists the indices of `events` by event code.
+/// Lists the indices of `events` by event code, for the `wanted` codes.
 fn list_by_code(
     events: &[EventView<'_>],
-    codes: usize,
+    wanted: &[bool],
     by_code: &mut Vec<Vec<u32>>,
     used: &mut Vec<u32>,
 ) {
@@ -509,13 +524,15 @@ fn list_by_code(
         by_code[code as usize].clear();
     }
     used.clear();
-    if by_code.len() < codes {
-        by_code.resize_with(codes, Vec::new);
+    if by_code.len() < wanted.len() {
+        by_code.resize_with(wanted.len(), Vec::new);
     }
     for (index, event) in events.iter().enumerate() {
-        let Some(list) = by_code.get_mut(event.code as usize) else {
+        let code = event.code as usize;
+        if !wanted.get(code).copied().unwrap_or(false) {
             continue;
-        };
+        }
+        let list = &mut by_code[code];
         if list.is_empty() {
             used.push(event.code);
         }
