@@ -39,22 +39,25 @@ fn import(store: &mut Store, events: &[Event], run_rows: usize) -> parcours_stor
     import.finish(0, None).unwrap()
 }
 
-/// Every stored event as (customer, event name, minute), resolving merged ids.
-fn all_events(root: &Path) -> Vec<(u64, String, i64)> {
+/// Hands every row of every segment to `each` with the customer it belongs to now.
+fn each_stored_row(root: &Path, mut each: impl FnMut(u64, &parcours_store::EventBuffer, usize)) {
     let merged = parcours_store::merged_customers(root).unwrap();
-    let mut rows = Vec::new();
     for entry in segments(root).unwrap() {
         let buffer = read_segment(&entry.path).unwrap();
         for r in 0..buffer.len() {
             let c = buffer.customer[r];
-            let e = buffer.event(r);
-            rows.push((
-                *merged.get(&c).unwrap_or(&c),
-                e.name,
-                (e.timestamp / 60_000) % 60,
-            ));
+            each(*merged.get(&c).unwrap_or(&c), &buffer, r);
         }
     }
+}
+
+/// Every stored event as (customer, event name, minute), resolving merged ids.
+fn all_events(root: &Path) -> Vec<(u64, String, i64)> {
+    let mut rows = Vec::new();
+    each_stored_row(root, |customer, buffer, r| {
+        let e = buffer.event(r);
+        rows.push((customer, e.name, (e.timestamp / 60_000) % 60));
+    });
     rows.sort();
     rows
 }
@@ -572,21 +575,11 @@ fn parts_of_a_scan_together_give_the_whole_scan() {
 /// Every customer's (minute, properties) in (time, key) order, read from the segments
 /// themselves, merged ids resolved.
 fn histories_in_key_order(root: &Path) -> std::collections::BTreeMap<u64, Vec<(i64, String)>> {
-    let merged = parcours_store::merged_customers(root).unwrap();
     let mut rows = Vec::new();
-    for entry in segments(root).unwrap() {
-        let buffer = read_segment(&entry.path).unwrap();
-        for r in 0..buffer.len() {
-            let c = buffer.customer[r];
-            let properties = buffer.event(r).properties.unwrap_or_default();
-            rows.push((
-                *merged.get(&c).unwrap_or(&c),
-                buffer.timestamp[r],
-                buffer.key[r],
-                properties,
-            ));
-        }
-    }
+    each_stored_row(root, |customer, buffer, r| {
+        let properties = buffer.event(r).properties.unwrap_or_default();
+        rows.push((customer, buffer.timestamp[r], buffer.key[r], properties));
+    });
     rows.sort();
     let mut histories = std::collections::BTreeMap::<u64, Vec<(i64, String)>>::new();
     for (customer, at, _, properties) in rows {
