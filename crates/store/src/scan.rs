@@ -381,14 +381,9 @@ impl Scan {
             .sum()
     }
 
-    /// Splits the customers into at most `count` parts of about as many events each,
-    /// assuming the customers of a row group spread evenly over its id range.
-    pub fn parts(&self, count: usize) -> Vec<Part> {
-        self.parts_by(&vec![1.0; count.max(1)])
-    }
-
     /// Splits the customers into parts holding about the given shares of the events (in
-    /// proportion to their sum), in customer order. A bound falls on the first customer of
+    /// proportion to their sum), in customer order, assuming the customers of a row group
+    /// spread evenly over its id range. A bound falls on the first customer of
     /// a row group when one is within half a group of it: a part then starts where a group
     /// does, rather than decoding the rows of another part to skip them.
     pub fn parts_by(&self, shares: &[f64]) -> Vec<Part> {
