@@ -35,6 +35,7 @@ mod compact;
 mod db;
 pub mod identity;
 mod keys;
+mod rare_texts;
 pub mod scan;
 mod segment;
 mod text_pages;

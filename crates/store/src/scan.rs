@@ -25,6 +25,7 @@ use parquet::data_type::DataType;
 use parquet::file::reader::{FileReader, RowGroupReader, SerializedFileReader};
 use parquet::file::statistics::Statistics;
 
+use crate::rare_texts::RareTexts;
 use crate::segment::parquet_error;
 use crate::segment::{COLUMNS, Column};
 use crate::text_pages::{PageError, TextBatch, TextPages};
@@ -677,6 +678,11 @@ struct Cursor {
     held: Arc<[u64]>,
     /// Decoding buffers, reused from batch to batch.
     longs: Vec<i64>,
+    /// The properties wanted, when the segment's footer holds them all (rare codes): the
+    /// column is then not read.
+    rare: Option<RareTexts>,
+    /// The file row of the next row to decode.
+    next_row: u64,
 }
 
 impl Cursor {
@@ -705,6 +711,8 @@ impl Cursor {
             keys_at: 0,
             held,
             longs: Vec::new(),
+            rare: None,
+            next_row: 0,
         }
     }
 
@@ -722,7 +730,20 @@ impl Cursor {
     /// Opens the segment and decodes its first batch.
     fn load(&mut self, others: Sharing) -> Result<(), StoreError> {
         self.loaded = true;
-        self.reader = Some(open_segment(&self.path)?);
+        let reader = open_segment(&self.path)?;
+        self.rare = None;
+        if self.columns.properties
+            && let Some(wanted) = &self.columns.text_codes
+            && let Some(metadata) = reader.metadata().file_metadata().key_value_metadata()
+        {
+            self.rare = RareTexts::read(metadata, wanted).map_err(|reason| {
+                StoreError::Corrupt(format!(
+                    "{}: the footer's rare properties are damaged: {reason}",
+                    self.path.display()
+                ))
+            })?;
+        }
+        self.reader = Some(reader);
         self.refill(others)
     }
 
@@ -761,7 +782,7 @@ impl Cursor {
     fn wanted(&self, column: Column) -> bool {
         match column {
             Column::Customer | Column::Timestamp | Column::Key | Column::Code => true,
-            Column::Text(Text::Properties) => self.columns.properties,
+            Column::Text(Text::Properties) => self.columns.properties && self.rare.is_none(),
             Column::Text(Text::Context) => self.columns.context,
             _ => false,
         }
@@ -841,6 +862,10 @@ impl Cursor {
             .get_row_group(index)
             .map_err(parquet_error(&self.path))?;
         self.left_in_group = group.metadata().num_rows() as usize;
+        self.next_row = reader.metadata().row_groups()[..index]
+            .iter()
+            .map(|g| g.num_rows() as u64)
+            .sum();
         let mut readers = Vec::new();
         for (index, column) in COLUMNS.iter().enumerate() {
             if !self.wanted(*column) {
@@ -888,6 +913,7 @@ impl Cursor {
                 }
             }
             self.left_in_group -= before;
+            self.next_row += before as u64;
         }
         self.readers = readers;
         Ok(())
@@ -994,6 +1020,12 @@ impl Cursor {
                 out.ends.extend(std::iter::repeat_n(end, after));
             }
         }
+        if let Some(rare) = &self.rare {
+            let out = &mut self.batch.properties;
+            out.ends.extend(std::iter::repeat_n(0, before));
+            rare.fill(self.next_row + before as u64, want - before, out);
+        }
+        self.next_row += want as u64;
         Ok(())
     }
 }

@@ -19,6 +19,7 @@ use parquet::schema::types::{Type, TypePtr};
 
 use crate::StoreError;
 use crate::buffer::{EventBuffer, Text};
+use crate::rare_texts;
 
 /// Version of the segment schema, written in each file's metadata.
 pub const SCHEMA_VERSION: &str = "1";
@@ -326,6 +327,18 @@ pub fn write_segment(
         group.close().map_err(parquet_error(path))?;
     }
     drop(strings);
+    // The properties of the segment's rare event codes, also in the footer: see
+    // `rare_texts`.
+    let codes: Vec<i32> = order.iter().map(|&r| buffer.code[r as usize]).collect();
+    let spans = &buffer.texts[Text::Properties as usize];
+    let rare = rare_texts::entries(&codes, |row| {
+        let span = spans[order[row] as usize];
+        span.is_present()
+            .then(|| &arena[span.start as usize..(span.start + span.len) as usize])
+    });
+    for entry in rare {
+        writer.append_key_value_metadata(entry);
+    }
     let file = writer.into_inner().map_err(parquet_error(path))?;
     // Every slice of the arena is gone with the writer: take its memory back, so a buffer
     // reused for the next segment does not fault fresh pages in.

@@ -664,3 +664,140 @@ fn a_scan_orders_ties_by_key_whatever_the_segments_share() {
     assert!(ties(&expected) >= 30, "only {} ties", ties(&expected));
     assert_eq!(scanned_histories(&dir), expected);
 }
+
+/// Three hundred customers browsing, one event in two hundred a survey answer, over two
+/// imports of a few segments each.
+fn store_with_rare_answers(name: &str) -> PathBuf {
+    let dir = scratch(name);
+    let mut store = Store::open(&dir).unwrap();
+    let mut serial = 0u32;
+    for round in 0..2u32 {
+        let mut events = Vec::new();
+        for who in 0..300u32 {
+            for step in 0..10u32 {
+                serial += 1;
+                let user = format!("user-{who}");
+                let (name, properties) = if serial.is_multiple_of(200) {
+                    (
+                        "survey_answered",
+                        Some(format!(r#"{{"score":{}}}"#, serial % 11)),
+                    )
+                } else if serial.is_multiple_of(250) {
+                    ("loyalty_joined", None)
+                } else {
+                    ("page_seen", Some(format!(r#"{{"path":"/page/{serial}"}}"#)))
+                };
+                let mut event = track(Some(&user), None, name, (step * 5 + round) % 60);
+                event.properties = properties;
+                events.push(event);
+            }
+        }
+        import(&mut store, &events, 1500);
+    }
+    dir
+}
+
+/// Every event a scan of `columns` hands out, in parts run at once as an analysis runs them.
+fn seen_in_parts(dir: &Path, columns: parcours_store::scan::ScanColumns) -> Seen {
+    let scan = parcours_store::scan::Scan::open(dir, columns).unwrap();
+    let parts = scan.parts_by(&[0.4, 0.3, 0.2, 0.1]);
+    assert!(parts.len() > 1, "{parts:?}");
+    let mut seen = Seen::new();
+    let mut partials = Vec::new();
+    for part in &parts {
+        partials.push(
+            scan.run(part, |events| {
+                record(&mut seen, events);
+                Ok(())
+            })
+            .unwrap(),
+        );
+    }
+    scan.finish(partials, |events| {
+        record(&mut seen, events);
+        Ok(())
+    })
+    .unwrap();
+    seen.sort();
+    seen
+}
+
+#[test]
+fn the_properties_of_rare_codes_read_from_the_footer_are_the_columns() {
+    let dir = store_with_rare_answers("rare-properties");
+    let codes: std::collections::HashMap<String, i32> = parcours_store::scan::event_codes(&dir)
+        .unwrap()
+        .into_iter()
+        .map(|(code, _, name)| (name, code))
+        .collect();
+    let (survey, page, loyalty) = (
+        codes["survey_answered"],
+        codes["page_seen"],
+        codes["loyalty_joined"],
+    );
+    // Every segment's footer holds the survey answers: rare in each of them.
+    let files = segments(&dir).unwrap();
+    assert!(files.len() >= 4, "{} segments", files.len());
+    for entry in &files {
+        let file = std::fs::File::open(&entry.path).unwrap();
+        let reader = parquet::file::reader::SerializedFileReader::new(file).unwrap();
+        use parquet::file::reader::FileReader;
+        let metadata = reader
+            .metadata()
+            .file_metadata()
+            .key_value_metadata()
+            .unwrap();
+        let keys: Vec<&str> = metadata.iter().map(|kv| kv.key.as_str()).collect();
+        assert!(
+            keys.contains(&format!("parcours.rare_properties.code.{survey}").as_str()),
+            "{}: {keys:?}",
+            entry.path.display()
+        );
+        assert!(!keys.iter().any(|k| k.ends_with(&format!(".code.{page}"))));
+    }
+    let all = parcours_store::scan::ScanColumns {
+        properties: true,
+        ..Default::default()
+    };
+    let whole = seen_in_parts(&dir, all);
+    let answers = whole
+        .iter()
+        .filter(|e| e.1 == survey && e.3.is_some())
+        .count();
+    assert!(answers >= 25, "{answers} answers");
+    let only = |kept: &[i32]| {
+        let mut marks = vec![false; codes.values().copied().max().unwrap() as usize + 1];
+        for &code in kept {
+            marks[code as usize] = true;
+        }
+        let columns = parcours_store::scan::ScanColumns {
+            properties: true,
+            text_codes: Some(marks.into()),
+            ..Default::default()
+        };
+        let expected: Seen = whole
+            .iter()
+            .cloned()
+            .map(|(customer, code, minute, text)| {
+                (
+                    customer,
+                    code,
+                    minute,
+                    text.filter(|_| kept.contains(&code)),
+                )
+            })
+            .collect();
+        (columns, expected)
+    };
+    // Rare codes only: from the footers; with a frequent one: from the column.
+    for kept in [&[survey][..], &[survey, loyalty], &[survey, page]] {
+        let (columns, expected) = only(kept);
+        assert_eq!(seen_in_parts(&dir, columns), expected, "codes {kept:?}");
+    }
+    // Compaction writes the footers anew.
+    let mut store = Store::open(&dir).unwrap();
+    store.compact(4000).unwrap();
+    drop(store);
+    let (columns, expected) = only(&[survey]);
+    assert_eq!(seen_in_parts(&dir, columns), expected, "after compaction");
+}
