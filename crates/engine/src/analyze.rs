@@ -116,12 +116,12 @@ impl<'j> Model<'j> {
             touchpoint_channels: &channels,
         };
         let compile = |c: &parcours_journey::Condition| Cond::compile(&c.expr, &names);
-        let touchpoints: Vec<Option<Cond>> = journey
+        let mut touchpoints: Vec<Option<Cond>> = journey
             .touchpoints
             .iter()
             .map(|t| t.matches.as_ref().map(compile))
             .collect();
-        let stages: Vec<Option<Cond>> = journey
+        let mut stages: Vec<Option<Cond>> = journey
             .stages
             .iter()
             .map(|s| s.enter.as_ref().map(compile))
@@ -172,6 +172,14 @@ impl<'j> Model<'j> {
             stages_open_by_code.push(open);
         }
         kpi_events.decide(&catalog, &touchpoint_by_code, &names);
+        for cond in touchpoints
+            .iter_mut()
+            .chain(stages.iter_mut())
+            .flatten()
+            .chain(kpi_events.conds.iter_mut())
+        {
+            cond.specialize(&catalog, &names);
+        }
         let trouble = Regex::new(TROUBLE_PATTERN).expect("the pattern is valid");
         let trouble_by_code: Vec<bool> =
             catalog.iter().map(|c| trouble.is_match(&c.name)).collect();
@@ -189,7 +197,7 @@ impl<'j> Model<'j> {
             kpi::Plan::CustomerRatio {
                 numerator,
                 denominator,
-            } => vec![numerator, denominator],
+            } => vec![&**numerator, &**denominator],
             _ => Vec::new(),
         });
         let all: Vec<&Cond> = touchpoints

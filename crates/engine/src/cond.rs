@@ -102,6 +102,31 @@ enum Node {
         slot: usize,
         within: Option<i64>,
     },
+    /// A comparison of a number-valued left side (`count(...)`, `last_seen(...)`, `stage`)
+    /// with a literal: the most common shape of customer conditions, decided without
+    /// building values (see [`fast`]).
+    NumCmp {
+        op: BinaryOp,
+        left: NumSource,
+        right: f64,
+    },
+}
+
+/// The left side of a [`Node::NumCmp`].
+#[derive(Clone, Copy, Debug)]
+enum NumSource {
+    /// `count(...)`, compared with a number.
+    Count {
+        slot: usize,
+        within: Option<i64>,
+    },
+    /// `last_seen(...)` or `first_seen(...)`, compared with a duration (milliseconds).
+    Seen {
+        func: Func,
+        slot: usize,
+    },
+    Stage,
+    Persona,
 }
 
 /// A compiled condition.
@@ -120,6 +145,9 @@ pub struct Cond {
     pub reads_traits: bool,
     /// Trait names read (the first segment of dotted paths too).
     traits: Vec<String>,
+    /// Per catalogue entry, when [`Cond::specialize`] ran: the condition with what the event
+    /// code decides already decided (`None`: the whole condition is), for [`Cond::on_event`].
+    by_code: Vec<Option<Node>>,
 }
 
 /// A value during evaluation.
@@ -137,6 +165,11 @@ enum Val<'a> {
 impl Cond {
     /// Compiles a checked expression.
     pub fn compile(expr: &Expr, names: &Names<'_>) -> Cond {
+        Cond::compile_with(expr, names, true)
+    }
+
+    /// [`Cond::compile`], with the [`fast`] rewriting or without (to test it against).
+    fn compile_with(expr: &Expr, names: &Names<'_>, rewrite: bool) -> Cond {
         static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         let mut cond = Cond {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -146,9 +179,31 @@ impl Cond {
             reads_context: false,
             reads_traits: false,
             traits: Vec::new(),
+            by_code: Vec::new(),
         };
         cond.root = cond.node(expr, names);
+        if rewrite {
+            cond.root = fast(cond.root);
+            for call in &mut cond.calls {
+                if let Some(body) = call.take() {
+                    *call = Some(fast(body));
+                }
+            }
+        }
         cond
+    }
+
+    /// Prepares [`Cond::on_event`] for the codes of `catalog`: per code, the condition
+    /// left once the parts its name and type decide are decided (`event in [...] or (event
+    /// == "purchase" and count(...) >= 2)` is `count(...) >= 2` on a purchase).
+    pub fn specialize(&mut self, catalog: &[CodeInfo], names: &Names<'_>) {
+        self.by_code = catalog
+            .iter()
+            .map(|info| match tri(&self.root, info, None, names) {
+                Some(_) => None,
+                None => Some(residual(&self.root, info, names)),
+            })
+            .collect();
     }
 
     fn node(&mut self, expr: &Expr, names: &Names<'_>) -> Node {
@@ -299,7 +354,12 @@ impl Cond {
 
     /// Evaluates the condition on event `index` of a customer's sorted events.
     pub fn on_event(&self, at: &Scope<'_>, history: &mut History, index: usize) -> bool {
-        truthy(&eval(&self.root, self, at, history, Some(index)))
+        let code = at.events[index].code as usize;
+        let root = match self.by_code.get(code) {
+            Some(Some(residual)) => residual,
+            _ => &self.root,
+        };
+        truthy(&eval(root, self, at, history, Some(index)))
     }
 
     /// Evaluates the condition on a customer (as of `at.now`).
@@ -734,6 +794,139 @@ fn eval<'a>(
         Node::Call {
             func, slot, within, ..
         } => call(*func, *slot, *within, cond, at, history, index),
+        Node::NumCmp { op, left, right } => {
+            let value = match *left {
+                NumSource::Count { slot, within } => {
+                    match call(Func::Count, slot, within, cond, at, history, index) {
+                        Val::Num(n) => Some(n),
+                        _ => None,
+                    }
+                }
+                NumSource::Seen { func, slot } => {
+                    match call(func, slot, None, cond, at, history, index) {
+                        Val::Dur(d) => Some(d as f64),
+                        _ => None,
+                    }
+                }
+                NumSource::Stage => at.customer.stage.map(f64::from),
+                NumSource::Persona => at.customer.persona.map(f64::from),
+            };
+            Val::Bool(decide(*op, value.and_then(|v| v.partial_cmp(right))))
+        }
+    }
+}
+
+/// Rewrites the comparisons [`Node::NumCmp`] covers, everywhere in `node`. The rewritten
+/// node gives what [`compare`] gives: a count is a number, `last_seen`/`first_seen` a
+/// duration compared with a duration, a stage or persona a position compared with a
+/// position; a missing value compares false but for `!=`.
+fn fast(node: Node) -> Node {
+    match node {
+        Node::Not(inner) => Node::Not(Box::new(fast(*inner))),
+        Node::And(l, r) => Node::And(Box::new(fast(*l)), Box::new(fast(*r))),
+        Node::Or(l, r) => Node::Or(Box::new(fast(*l)), Box::new(fast(*r))),
+        Node::Cmp(op, l, r) => {
+            let left = match (l.as_ref(), r.as_ref()) {
+                (
+                    Node::Call {
+                        func: Func::Count,
+                        slot,
+                        within,
+                    },
+                    Node::Lit(Lit::Num(_)),
+                ) => Some(NumSource::Count {
+                    slot: *slot,
+                    within: *within,
+                }),
+                (
+                    Node::Call {
+                        func: func @ (Func::LastSeen | Func::FirstSeen),
+                        slot,
+                        within: None,
+                    },
+                    Node::Lit(Lit::Dur(_)),
+                ) => Some(NumSource::Seen {
+                    func: *func,
+                    slot: *slot,
+                }),
+                (Node::Stage, Node::Lit(Lit::Num(_))) => Some(NumSource::Stage),
+                (Node::Persona, Node::Lit(Lit::Num(_))) => Some(NumSource::Persona),
+                _ => None,
+            };
+            let right = match r.as_ref() {
+                Node::Lit(Lit::Num(n)) => *n,
+                Node::Lit(Lit::Dur(d)) => *d as f64,
+                _ => 0.0,
+            };
+            match left {
+                Some(left) => Node::NumCmp { op, left, right },
+                None => Node::Cmp(op, l, r),
+            }
+        }
+        other => other,
+    }
+}
+
+/// What [`compare`] concludes from the order of two values (`None`: one is missing or they
+/// do not compare).
+fn decide(op: BinaryOp, ordering: Option<std::cmp::Ordering>) -> bool {
+    use std::cmp::Ordering::{Equal, Greater, Less};
+    match op {
+        BinaryOp::Ne | BinaryOp::NotIn => ordering != Some(Equal),
+        BinaryOp::Eq | BinaryOp::In => ordering == Some(Equal),
+        BinaryOp::Lt => ordering == Some(Less),
+        BinaryOp::Le => matches!(ordering, Some(Less | Equal)),
+        BinaryOp::Gt => ordering == Some(Greater),
+        BinaryOp::Ge => matches!(ordering, Some(Greater | Equal)),
+        _ => false,
+    }
+}
+
+/// `node` on events of the code `info`, with the parts the code decides replaced by their
+/// value.
+fn residual(node: &Node, info: &CodeInfo, names: &Names<'_>) -> Node {
+    if let Some(b) = tri(node, info, None, names) {
+        return Node::Lit(Lit::Bool(b));
+    }
+    let is = |node: &Node, value: bool| matches!(node, Node::Lit(Lit::Bool(b)) if *b == value);
+    match node {
+        Node::Not(inner) => Node::Not(Box::new(residual(inner, info, names))),
+        Node::And(l, r) => {
+            let (l, r) = (residual(l, info, names), residual(r, info, names));
+            match (is(&l, true), is(&r, true)) {
+                (true, _) => truthy_node(r),
+                (_, true) => truthy_node(l),
+                _ => Node::And(Box::new(l), Box::new(r)),
+            }
+        }
+        Node::Or(l, r) => {
+            let (l, r) = (residual(l, info, names), residual(r, info, names));
+            match (is(&l, false), is(&r, false)) {
+                (true, _) => truthy_node(r),
+                (_, true) => truthy_node(l),
+                _ => Node::Or(Box::new(l), Box::new(r)),
+            }
+        }
+        other => other.clone(),
+    }
+}
+
+/// `node` where only its truth matters: `and`/`or` give `true` for a `true` operand only, so
+/// an operand left alone must still read as a boolean.
+fn truthy_node(node: Node) -> Node {
+    match node {
+        Node::Lit(Lit::Bool(_))
+        | Node::Not(_)
+        | Node::And(..)
+        | Node::Or(..)
+        | Node::Cmp(..)
+        | Node::Matches(..)
+        | Node::NumCmp { .. } => node,
+        other => Node::Cmp(
+            BinaryOp::Eq,
+            Box::new(other),
+            Box::new(Node::Lit(Lit::Bool(true))),
+        ),
     }
 }
 
@@ -991,6 +1184,98 @@ mod tests {
                 expected,
                 "{text}"
             );
+        }
+    }
+
+    proptest::proptest! {
+        /// The rewritten comparisons and the conditions specialised by event code decide
+        /// what the plain interpretation decides, on any history and customer state.
+        #[test]
+        fn rewritten_and_specialised_conditions_decide_as_the_plain_ones(
+            events in proptest::collection::vec((0u32..4, 0i64..40, 0u8..3), 0..12),
+            stage in proptest::option::of(0u16..3),
+            persona in proptest::option::of(0u16..2),
+            now in 0i64..50,
+        ) {
+            let catalog: Vec<CodeInfo> = [("track", "buy"), ("track", "view"), ("page", "home"), ("track", "other")]
+                .iter()
+                .map(|(kind, name)| CodeInfo { kind: kind.to_string(), name: name.to_string() })
+                .collect();
+            let stages = ["a".to_string(), "b".to_string(), "c".to_string()];
+            let personas = ["p".to_string(), "q".to_string()];
+            let names = Names { stages: &stages, personas: &personas, touchpoints: &[], touchpoint_channels: &[] };
+            let expr_names = parcours_expr::Names { stages: &stages, personas: &personas, ..Default::default() };
+            let mut sorted = events.clone();
+            sorted.sort_by_key(|e| e.1);
+            let texts = [None, Some(r#"{"k":"x"}"#), Some(r#"{"k":"y"}"#)];
+            let views: Vec<EventView<'_>> = sorted
+                .iter()
+                .map(|&(code, seconds, text)| EventView {
+                    at: seconds * 1000,
+                    code,
+                    properties: texts[text as usize],
+                    context: None,
+                    touchpoint: None,
+                })
+                .collect();
+            let scope = Scope {
+                catalog: &catalog,
+                events: &views,
+                customer: CustomerState { traits: None, stage, persona },
+                now: now * 1000,
+                names: &names,
+            };
+            let customer_texts = [
+                r#"count(event == "buy") >= 2"#,
+                r#"count(event == "buy", 10s) > 0 and count(event == "view", 10s) == 0"#,
+                r#"count(type == "track") != 3"#,
+                r#"count(event == "view") < 1 or stage >= "b""#,
+                r#"stage == "c""#,
+                r#"stage != "a""#,
+                r#"persona == "q""#,
+                "last_seen > 5s",
+                r#"last_seen(event == "buy") <= 3s"#,
+                r#"first_seen(event == "view") >= 10s"#,
+                r#"not (count(event == "buy") == 0)"#,
+            ];
+            let event_texts = [
+                r#"event in ["view", "other"] or (event == "buy" and count(event == "buy") >= 2)"#,
+                r#"event == "buy" and not followed_by(event == "view", 5s)"#,
+                r#"event == "view" and prop.k == "x""#,
+                r#"type == "page" or event == "view""#,
+                r#"(event == "buy" or prop.k == "y") and count(event == "buy", 20s) < 2"#,
+                r#"not (event == "home") and last_seen(event == "view") > 2s"#,
+            ];
+            let mut mine = History::default();
+            let mut plain = History::default();
+            for (text, customer) in customer_texts.iter().map(|t| (t, true)).chain(event_texts.iter().map(|t| (t, false))) {
+                let checked = if customer {
+                    let mut checks = parcours_expr::Scope::customer(expr_names);
+                    checks.customer_state_allowed = true;
+                    checks
+                } else {
+                    parcours_expr::Scope::event(expr_names)
+                };
+                let expr = parcours_expr::compile(text, &checked).unwrap_or_else(|e| panic!("{text}: {e:?}"));
+                let mut fast = Cond::compile_with(&expr, &names, true);
+                fast.specialize(&catalog, &names);
+                let slow = Cond::compile_with(&expr, &names, false);
+                if customer {
+                    proptest::prop_assert_eq!(
+                        fast.on_customer(&scope, &mut mine),
+                        slow.on_customer(&scope, &mut plain),
+                        "{}", text
+                    );
+                } else {
+                    for i in 0..views.len() {
+                        proptest::prop_assert_eq!(
+                            fast.on_event(&scope, &mut mine, i),
+                            slow.on_event(&scope, &mut plain, i),
+                            "{} on event {}", text, i
+                        );
+                    }
+                }
+            }
         }
     }
 }

@@ -19,8 +19,8 @@ pub(crate) enum Plan {
         denominator: usize,
     },
     CustomerRatio {
-        numerator: Cond,
-        denominator: Cond,
+        numerator: Box<Cond>,
+        denominator: Box<Cond>,
     },
     Count {
         events: usize,
@@ -123,8 +123,8 @@ pub(crate) fn compile(
                     numerator,
                     denominator,
                 } => Plan::CustomerRatio {
-                    numerator: Cond::compile(&numerator.expr, names),
-                    denominator: Cond::compile(&denominator.expr, names),
+                    numerator: Box::new(Cond::compile(&numerator.expr, names)),
+                    denominator: Box::new(Cond::compile(&denominator.expr, names)),
                 },
                 Measure::Count { events } => Plan::Count {
                     events: add(events),
