@@ -1166,7 +1166,20 @@ fn read_values<T: DataType>(
     want: usize,
     values: &mut Vec<T::T>,
 ) -> parquet::errors::Result<usize> {
-    Ok(reader.read_records(want, None, None, values)?.0)
+    // The reader zero-fills room for every value still wanted before decoding each page
+    // into it: asked for a whole batch at once, it zeroed a batch's worth per page (5% of
+    // an analysis). In small steps, what it zeroes is about what it decodes, still in cache.
+    const STEP: usize = 4096;
+    let mut read = 0;
+    while read < want {
+        let step = STEP.min(want - read);
+        let got = reader.read_records(step, None, None, values)?.0;
+        read += got;
+        if got < step {
+            break;
+        }
+    }
+    Ok(read)
 }
 
 fn column_reader(
