@@ -32,6 +32,8 @@ CREATE TABLE IF NOT EXISTS traits (
     at          INTEGER NOT NULL,
     PRIMARY KEY (customer_id, name)
 ) WITHOUT ROWID;
+-- Analyses read a few traits of every customer: by name, then customer, without the rest.
+CREATE INDEX IF NOT EXISTS traits_by_name ON traits(name, customer_id, value, at);
 CREATE TABLE IF NOT EXISTS identifiers (
     kind        INTEGER NOT NULL,
     value       TEXT NOT NULL,
