@@ -487,17 +487,23 @@ fn in_parallel(
     }
     // The parts met every stored row of the held customers' traits.
     let held_traits = held_traits(trait_names, held_rows);
-    let (_, held) = scan.held(partials);
+    let (_, mut held) = scan.held(partials);
+    // Consecutive customers per thread, each thread putting its customers' events in order.
     let chunk = held.len().div_ceil(threads).max(1);
+    let mut chunks = Vec::new();
+    while !held.is_empty() {
+        let rest = held.split_off(chunk.min(held.len()));
+        chunks.push(std::mem::replace(&mut held, rest));
+    }
     let held_counts = std::thread::scope(|threads| {
-        let running: Vec<_> = held
-            .chunks(chunk)
+        let running: Vec<_> = chunks
+            .into_iter()
             .map(|customers| {
                 let traits = &held_traits;
                 threads.spawn(move || {
                     let mut pass = Pass::new(cx, traits);
-                    for events in customers {
-                        pass.customer(events, None);
+                    for customer in customers {
+                        pass.customer(&customer.finish(), None);
                     }
                     pass.gathered
                 })

@@ -252,6 +252,19 @@ impl Part {
     }
 }
 
+/// A held customer's events put together from every part, not yet in order: sorting them is
+/// left to the thread that visits the customer.
+#[derive(Debug)]
+pub struct HeldCustomer(CustomerEvents);
+
+impl HeldCustomer {
+    /// The customer's events, sorted by (time, key).
+    pub fn finish(mut self) -> CustomerEvents {
+        self.0.finish();
+        self.0
+    }
+}
+
 /// What one part's scan leaves for [`Scan::finish`].
 #[derive(Debug, Default)]
 pub struct Partial {
@@ -568,15 +581,16 @@ impl Scan {
         mut visit: impl FnMut(&CustomerEvents) -> Result<(), StoreError>,
     ) -> Result<u64, StoreError> {
         let (read, held) = self.held(partials);
-        for events in &held {
-            visit(events)?;
+        for customer in held {
+            visit(&customer.finish())?;
         }
         Ok(read)
     }
 
     /// Puts together the held pieces of every part: the events read by all parts, and the
-    /// held customers' histories in increasing customer order, to be visited by any thread.
-    pub fn held(&self, partials: Vec<Partial>) -> (u64, Vec<CustomerEvents>) {
+    /// held customers in increasing customer order, each to be finished and visited by any
+    /// thread.
+    pub fn held(&self, partials: Vec<Partial>) -> (u64, Vec<HeldCustomer>) {
         let mut held: HashMap<u64, CustomerEvents> = HashMap::new();
         let mut read = 0;
         for partial in partials {
@@ -590,11 +604,8 @@ impl Scan {
                 }
             }
         }
-        let mut customers: Vec<CustomerEvents> = held.into_values().collect();
-        customers.sort_unstable_by_key(|events| events.customer);
-        for events in &mut customers {
-            events.finish();
-        }
+        let mut customers: Vec<HeldCustomer> = held.into_values().map(HeldCustomer).collect();
+        customers.sort_unstable_by_key(|held| held.0.customer);
         (read, customers)
     }
 }
