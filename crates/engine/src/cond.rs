@@ -431,6 +431,12 @@ pub struct History {
     codes_wanted: Vec<bool>,
     /// The generation `by_code` was listed for.
     codes_for: Option<u32>,
+    /// The customer's event texts parsed so far, by event, properties then context: unread
+    /// (`None`), not JSON (`Some(None)`) or the JSON. A survey answer is read by several
+    /// conditions and KPIs; parsing it is most of what reading it costs.
+    parsed: [Vec<Option<Option<Json>>>; 2],
+    /// The generation `parsed` is for.
+    parsed_for: u32,
 }
 
 /// One history function's cache.
@@ -478,6 +484,23 @@ impl SlotPlan {
 }
 
 impl History {
+    /// The JSON of event `index`'s properties (or context), parsed once per customer.
+    pub(crate) fn json(&mut self, index: usize, context: bool, text: &str) -> Option<&Json> {
+        if self.parsed_for != self.generation {
+            for list in &mut self.parsed {
+                list.clear();
+            }
+            self.parsed_for = self.generation;
+        }
+        let list = &mut self.parsed[usize::from(context)];
+        if list.len() <= index {
+            list.resize_with(index + 1, || None);
+        }
+        list[index]
+            .get_or_insert_with(|| serde_json::from_str(text).ok())
+            .as_ref()
+    }
+
     /// Forgets the previous customer.
     pub fn reset(&mut self) {
         self.generation = self.generation.wrapping_add(1);
@@ -741,18 +764,18 @@ fn eval<'a>(
                 (_, Some(e)) => e.context,
                 _ => None,
             };
-            let Some(text) = text else {
+            let (Some(text), Some(i)) = (text, index) else {
                 return Val::Missing;
             };
-            match serde_json::from_str::<Json>(text) {
-                Ok(json) => match json_val(json_path(&json, path)) {
+            match history.json(i, matches!(node, Node::Context(_)), text) {
+                Some(json) => match json_val(json_path(json, path)) {
                     Val::Str(s) => Val::Str(Cow::Owned(s.into_owned())),
                     Val::Missing => Val::Missing,
                     Val::Bool(b) => Val::Bool(b),
                     Val::Num(n) => Val::Num(n),
                     other => other.clone_owned(),
                 },
-                Err(_) => Val::Missing,
+                None => Val::Missing,
             }
         }
         Node::Trait(path) => match at.customer.traits {

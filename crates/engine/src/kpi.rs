@@ -4,7 +4,9 @@
 use parcours_journey::{Direction, Kpi, Measure, Unit};
 use serde::Serialize;
 
-use crate::cond::{CodeInfo, Cond, History, Names, Scope, bits, json_path, resolve_bits};
+use crate::cond::{
+    CodeInfo, Cond, EventView, History, Names, Scope, bits, json_path, resolve_bits,
+};
 use crate::funnel::Millis;
 use crate::stats::{Moments, Proportion, Quantiles};
 
@@ -311,7 +313,7 @@ pub(crate) fn contribute(
             property,
         } => {
             for &i in &input.matched[*c] {
-                if let Some(v) = number_property(events[i as usize].properties, property) {
+                if let Some(v) = number_property(history, events, i as usize, property) {
                     out.push(Delta {
                         week: week(i),
                         num: v,
@@ -328,7 +330,7 @@ pub(crate) fn contribute(
         } => {
             // The latest answer counts.
             let latest = input.matched[*c].iter().rev().find_map(|&i| {
-                number_property(events[i as usize].properties, property).map(|v| (i, v))
+                number_property(history, events, i as usize, property).map(|v| (i, v))
             });
             if let Some((i, score)) = latest {
                 let signed = if score >= 9.0 {
@@ -394,9 +396,14 @@ fn tick(out: &mut Vec<Delta>, week: u16, num: f64, den: f64) {
 }
 
 /// A number read from a property (numbers and numeric texts).
-pub(crate) fn number_property(properties: Option<&str>, path: &str) -> Option<f64> {
-    let json: serde_json::Value = serde_json::from_str(properties?).ok()?;
-    match json_path(&json, path)? {
+pub(crate) fn number_property(
+    history: &mut History,
+    events: &[EventView<'_>],
+    index: usize,
+    path: &str,
+) -> Option<f64> {
+    let json = history.json(index, false, events[index].properties?)?;
+    match json_path(json, path)? {
         serde_json::Value::Number(n) => n.as_f64(),
         serde_json::Value::String(s) => s.trim().parse().ok(),
         _ => None,
