@@ -890,8 +890,8 @@ fn fast(node: Node) -> Node {
     }
 }
 
-/// What [`compare`] concludes from the order of two values (`None`: one is missing or they
-/// do not compare).
+/// What a comparison concludes from the order of two values (`None`: one is missing or
+/// they do not compare): false without an order, but for `!=` and `not in`.
 fn decide(op: BinaryOp, ordering: Option<std::cmp::Ordering>) -> bool {
     use std::cmp::Ordering::{Equal, Greater, Less};
     match op {
@@ -911,26 +911,31 @@ fn residual(node: &Node, info: &CodeInfo, names: &Names<'_>) -> Node {
     if let Some(b) = tri(node, info, None, names) {
         return Node::Lit(Lit::Bool(b));
     }
-    let is = |node: &Node, value: bool| matches!(node, Node::Lit(Lit::Bool(b)) if *b == value);
+    let both = |l: &Node, r: &Node| (residual(l, info, names), residual(r, info, names));
     match node {
         Node::Not(inner) => Node::Not(Box::new(residual(inner, info, names))),
         Node::And(l, r) => {
-            let (l, r) = (residual(l, info, names), residual(r, info, names));
-            match (is(&l, true), is(&r, true)) {
-                (true, _) => truthy_node(r),
-                (_, true) => truthy_node(l),
-                _ => Node::And(Box::new(l), Box::new(r)),
-            }
+            let (l, r) = both(l, r);
+            junction(l, r, true, Node::And)
         }
         Node::Or(l, r) => {
-            let (l, r) = (residual(l, info, names), residual(r, info, names));
-            match (is(&l, false), is(&r, false)) {
-                (true, _) => truthy_node(r),
-                (_, true) => truthy_node(l),
-                _ => Node::Or(Box::new(l), Box::new(r)),
-            }
+            let (l, r) = both(l, r);
+            junction(l, r, false, Node::Or)
         }
         other => other.clone(),
+    }
+}
+
+/// `join(l, r)`, or the one operand left when the other is `neutral` (`true` for `and`,
+/// `false` for `or`).
+fn junction(l: Node, r: Node, neutral: bool, join: fn(Box<Node>, Box<Node>) -> Node) -> Node {
+    let is_neutral = |node: &Node| matches!(node, Node::Lit(Lit::Bool(b)) if *b == neutral);
+    if is_neutral(&l) {
+        truthy_node(r)
+    } else if is_neutral(&r) {
+        truthy_node(l)
+    } else {
+        join(Box::new(l), Box::new(r))
     }
 }
 
@@ -1085,17 +1090,7 @@ fn compare(op: BinaryOp, l: &Val<'_>, r: &Val<'_>) -> bool {
             _ => None,
         },
     };
-    let Some(ordering) = ordering else {
-        return false;
-    };
-    match op {
-        BinaryOp::Eq | BinaryOp::In => ordering == Ordering::Equal,
-        BinaryOp::Lt => ordering == Ordering::Less,
-        BinaryOp::Le => ordering != Ordering::Greater,
-        BinaryOp::Gt => ordering == Ordering::Greater,
-        BinaryOp::Ge => ordering != Ordering::Less,
-        _ => false,
-    }
+    decide(op, ordering)
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@
 //! properties in row order: the row's distance from the previous one (the first: from row
 //! 0) and the text's length, as LEB128 varints, then the text's bytes.
 
+use std::collections::BTreeMap;
+
 use parquet::file::metadata::KeyValue;
 
 use crate::text_pages::TextBatch;
@@ -36,37 +38,34 @@ pub(crate) fn entries<'t>(
     codes: &[i32],
     texts: impl Fn(usize) -> Option<&'t [u8]>,
 ) -> Vec<KeyValue> {
-    let mut counts: Vec<(i32, usize)> = Vec::new();
-    let mut sorted = codes.to_vec();
-    sorted.sort_unstable();
-    for code in sorted {
-        match counts.last_mut() {
-            Some((last, n)) if *last == code => *n += 1,
-            _ => counts.push((code, 1)),
-        }
+    // Ordered by code, so that a segment's footer does not depend on hashing.
+    let mut counts: BTreeMap<i32, usize> = BTreeMap::new();
+    for &code in codes {
+        *counts.entry(code).or_default() += 1;
     }
-    let rare = |n: usize| n * RARE_SHARE <= codes.len();
+    let rare = |code: &i32| counts[code] * RARE_SHARE <= codes.len();
     let frequent: Vec<String> = counts
-        .iter()
-        .filter(|&&(_, n)| !rare(n))
-        .map(|(code, _)| code.to_string())
+        .keys()
+        .filter(|code| !rare(code))
+        .map(i32::to_string)
         .collect();
-    let mut out = vec![KeyValue::new(FREQUENT_KEY.to_string(), frequent.join(","))];
-    for &(code, _) in counts.iter().filter(|&&(_, n)| rare(n)) {
-        let mut payload = Vec::new();
-        let mut previous = 0usize;
-        for (row, _) in codes.iter().enumerate().filter(|&(_, &c)| c == code) {
-            let Some(text) = texts(row) else {
-                continue;
-            };
-            put_varint(&mut payload, (row - previous) as u64);
-            put_varint(&mut payload, text.len() as u64);
-            payload.extend_from_slice(text);
-            previous = row;
-        }
-        if payload.is_empty() {
+    // Per rare code: its payload and the row of its last entry.
+    let mut payloads: BTreeMap<i32, (Vec<u8>, usize)> = BTreeMap::new();
+    for (row, code) in codes.iter().enumerate() {
+        if !rare(code) {
             continue;
         }
+        let Some(text) = texts(row) else {
+            continue;
+        };
+        let (payload, previous) = payloads.entry(*code).or_default();
+        put_varint(payload, (row - *previous) as u64);
+        put_varint(payload, text.len() as u64);
+        payload.extend_from_slice(text);
+        *previous = row;
+    }
+    let mut out = vec![KeyValue::new(FREQUENT_KEY.to_string(), frequent.join(","))];
+    for (code, (payload, _)) in payloads {
         let block = lz4_flex::block::compress_prepend_size(&payload);
         out.push(KeyValue::new(
             format!("{CODE_KEY}{code}"),
