@@ -6,6 +6,9 @@ use jiff::{Timestamp, ToSpan};
 
 use crate::funnel::Millis;
 
+/// A week of seven 24-hour days, in milliseconds.
+const WEEK_MS: Millis = 7 * 86_400_000;
+
 /// The weeks covering a period, each starting on Monday at midnight, local time.
 #[derive(Clone, Debug)]
 pub struct Calendar {
@@ -66,10 +69,23 @@ impl Calendar {
 
     /// The week holding `at`, clamped to the calendar.
     pub fn week(&self, at: Millis) -> usize {
-        self.bounds
-            .partition_point(|&b| b <= at)
-            .saturating_sub(1)
-            .min(self.len().saturating_sub(1))
+        let last = self.len().saturating_sub(1);
+        let Some(&first) = self.bounds.first() else {
+            return 0;
+        };
+        if at < first {
+            return 0;
+        }
+        // Weeks are seven days give or take a change of offset: the week of a uniform
+        // calendar is at most one step from the right one.
+        let mut week = usize::try_from(at.saturating_sub(first) / WEEK_MS).map_or(last, |w| w.min(last));
+        while week > 0 && self.bounds[week] > at {
+            week -= 1;
+        }
+        while week < last && self.bounds[week + 1] <= at {
+            week += 1;
+        }
+        week
     }
 
     /// The weeks of instants in increasing order, into `out`: [`Calendar::week`] of each,
@@ -149,6 +165,29 @@ mod tests {
         assert_eq!(calendar.week(MONDAY_UTC + 7 * DAY - 3_600_000), 1);
         assert_eq!(calendar.week(MONDAY_UTC + 7 * DAY - 3_600_001), 0);
         assert_eq!(calendar.week(MONDAY_UTC + 20 * DAY), 2);
+    }
+
+    #[test]
+    fn the_week_of_an_instant_is_the_last_week_started_across_offset_changes() {
+        // A year and a half in Paris: two springs forward and two falls back.
+        let calendar = Calendar::new(MONDAY_UTC, MONDAY_UTC + 540 * DAY, "Europe/Paris");
+        let searched = |at: Millis| {
+            calendar
+                .bounds
+                .partition_point(|&b| b <= at)
+                .saturating_sub(1)
+                .min(calendar.len() - 1)
+        };
+        let mut ats = vec![Millis::MIN, -1, 0, Millis::MAX];
+        for w in 0..=calendar.len() {
+            let bound = calendar.bounds[w];
+            for delta in [-7 * DAY, -3_600_001, -3_600_000, -1, 0, 1, 3_600_000, 3 * DAY] {
+                ats.push(bound + delta);
+            }
+        }
+        for at in ats {
+            assert_eq!(calendar.week(at), searched(at), "at {at}");
+        }
     }
 
     #[test]

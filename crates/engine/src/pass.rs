@@ -228,6 +228,8 @@ pub(crate) struct Pass<'c> {
     traits: TraitCursor<'c>,
     pub gathered: Gathered,
     scratch: Scratch,
+    /// The customer's values of a breakdown attribute, kept from customer to customer.
+    values: Vec<Cow<'c, str>>,
 }
 
 impl<'c> Pass<'c> {
@@ -262,6 +264,7 @@ impl<'c> Pass<'c> {
                 in_stage: vec![Vec::new(); stages],
                 ..Scratch::default()
             },
+            values: Vec::new(),
         }
     }
 
@@ -493,9 +496,9 @@ impl<'c> Pass<'c> {
                 ),
             }
         };
-        let mut values = Vec::new();
+        let values = &mut self.values;
         if let Some(by) = gathered.by.as_mut() {
-            value_of(&by.by, &mut values);
+            value_of(&by.by, values);
             for value in values.drain(..) {
                 by.slot(&value, || {
                     Tally::new(stages, model.touchpoint_ids.len(), model.kpis.len(), 1)
@@ -504,7 +507,7 @@ impl<'c> Pass<'c> {
             }
         }
         for dim in gathered.gaps.iter_mut() {
-            value_of(&dim.by, &mut values);
+            value_of(&dim.by, values);
             for value in values.drain(..) {
                 dim.slot(&value, || Cohorts::new(stages, weeks))
                     .add(cohort_steps);
