@@ -67,15 +67,8 @@ pub struct Model<'j> {
     pub(crate) segments: Vec<Cond>,
     pub(crate) kpis: Vec<CompiledKpi>,
     pub(crate) kpi_events: EventConds,
-    /// Per catalogue entry: the touchpoint fixed by the code (`Some(None)`: none), or `None`
-    /// when it depends on more than the code.
-    pub(crate) touchpoint_by_code: Vec<Option<Option<u16>>>,
-    /// Per catalogue entry: stages whose condition the code alone meets.
-    pub(crate) stages_met_by_code: Vec<u64>,
-    /// Per catalogue entry: stages whose condition needs the event itself.
-    pub(crate) stages_open_by_code: Vec<u64>,
-    /// Per catalogue entry: an error-like event.
-    pub(crate) trouble_by_code: Vec<bool>,
+    /// Per catalogue entry: what its events do, as far as the code alone decides.
+    pub(crate) code_plans: Vec<CodePlan>,
     /// Per touchpoint: the first stage listing it.
     pub(crate) touchpoint_stage: Vec<Option<u16>>,
     pub(crate) columns: ScanColumns,
@@ -183,6 +176,19 @@ impl<'j> Model<'j> {
         let trouble = Regex::new(TROUBLE_PATTERN).expect("the pattern is valid");
         let trouble_by_code: Vec<bool> =
             catalog.iter().map(|c| trouble.is_match(&c.name)).collect();
+        let code_plans = (0..catalog.len())
+            .map(|code| {
+                let (kpis_met, kpis_open) = kpi_events.bits_of(code).unwrap_or((0, u64::MAX));
+                CodePlan {
+                    touchpoint: touchpoint_by_code[code],
+                    stages_met: stages_met_by_code[code],
+                    stages_open: stages_open_by_code[code],
+                    kpis_met,
+                    kpis_open,
+                    trouble: trouble_by_code[code],
+                }
+            })
+            .collect();
         let touchpoint_stage = touchpoint_ids
             .iter()
             .map(|tp| {
@@ -265,10 +271,7 @@ impl<'j> Model<'j> {
             segments,
             kpis,
             kpi_events,
-            touchpoint_by_code,
-            stages_met_by_code,
-            stages_open_by_code,
-            trouble_by_code,
+            code_plans,
             touchpoint_stage,
             columns,
             trait_names,
@@ -325,6 +328,38 @@ impl<'j> Model<'j> {
         dims.extend(self.trait_names.iter().cloned().map(Breakdown::Trait));
         dims
     }
+}
+
+/// What the events of one code do, as far as the code alone decides: read once per event
+/// in the pass, where four tables were read apart.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CodePlan {
+    /// The touchpoint fixed by the code (`Some(None)`: none), or `None` when it depends on
+    /// more than the code.
+    pub touchpoint: Option<Option<u16>>,
+    /// Stages whose condition the code alone meets, as bits.
+    pub stages_met: u64,
+    /// Stages whose condition needs the event itself, as bits.
+    pub stages_open: u64,
+    /// KPI event conditions the code alone meets, as bits.
+    pub kpis_met: u64,
+    /// KPI event conditions that need the event itself, as bits (all of them when the
+    /// conditions are too many for bits).
+    pub kpis_open: u64,
+    /// An error-like event.
+    pub trouble: bool,
+}
+
+impl CodePlan {
+    /// The plan of a code missing from the catalogue: nothing decided.
+    pub const UNKNOWN: CodePlan = CodePlan {
+        touchpoint: None,
+        stages_met: 0,
+        stages_open: 0,
+        kpis_met: 0,
+        kpis_open: 0,
+        trouble: false,
+    };
 }
 
 /// One customer's place in the journey.

@@ -9,6 +9,30 @@ use crate::funnel::Millis;
 /// A week of seven 24-hour days, in milliseconds.
 const WEEK_MS: Millis = 7 * 86_400_000;
 
+/// Weeks of instants met in increasing order (see [`Calendar::walk`]).
+pub struct WeekWalk<'c> {
+    calendar: &'c Calendar,
+    week: u16,
+    /// The end of `week`: the week changes only when an instant passes it.
+    next: Millis,
+}
+
+impl WeekWalk<'_> {
+    /// [`Calendar::week`] of `at`, which is not before the instants given so far.
+    pub fn week(&mut self, at: Millis) -> u16 {
+        if at >= self.next {
+            let w = self.calendar.week(at);
+            self.week = w as u16;
+            self.next = if w + 1 < self.calendar.len() {
+                self.calendar.bounds[w + 1]
+            } else {
+                Millis::MAX
+            };
+        }
+        self.week
+    }
+}
+
 /// The weeks covering a period, each starting on Monday at midnight, local time.
 #[derive(Clone, Debug)]
 pub struct Calendar {
@@ -78,7 +102,8 @@ impl Calendar {
         }
         // Weeks are seven days give or take a change of offset: the week of a uniform
         // calendar is at most one step from the right one.
-        let mut week = usize::try_from(at.saturating_sub(first) / WEEK_MS).map_or(last, |w| w.min(last));
+        let mut week =
+            usize::try_from(at.saturating_sub(first) / WEEK_MS).map_or(last, |w| w.min(last));
         while week > 0 && self.bounds[week] > at {
             week -= 1;
         }
@@ -88,25 +113,21 @@ impl Calendar {
         week
     }
 
+    /// A walk over instants in increasing order, giving the week of each.
+    pub fn walk(&self) -> WeekWalk<'_> {
+        WeekWalk {
+            calendar: self,
+            week: 0,
+            next: Millis::MIN,
+        }
+    }
+
     /// The weeks of instants in increasing order, into `out`: [`Calendar::week`] of each,
     /// in one walk over the weeks.
     pub fn weeks_of_sorted(&self, ats: impl Iterator<Item = Millis>, out: &mut Vec<u16>) {
         out.clear();
-        let last = self.len().saturating_sub(1);
-        let mut current: Option<usize> = None;
-        for at in ats {
-            let week = match current {
-                None => self.week(at),
-                Some(mut w) => {
-                    while w < last && self.bounds[w + 1] <= at {
-                        w += 1;
-                    }
-                    w
-                }
-            };
-            current = Some(week);
-            out.push(week as u16);
-        }
+        let mut walk = self.walk();
+        out.extend(ats.map(|at| walk.week(at)));
     }
 
     /// Start of week `week`.
@@ -181,7 +202,16 @@ mod tests {
         let mut ats = vec![Millis::MIN, -1, 0, Millis::MAX];
         for w in 0..=calendar.len() {
             let bound = calendar.bounds[w];
-            for delta in [-7 * DAY, -3_600_001, -3_600_000, -1, 0, 1, 3_600_000, 3 * DAY] {
+            for delta in [
+                -7 * DAY,
+                -3_600_001,
+                -3_600_000,
+                -1,
+                0,
+                1,
+                3_600_000,
+                3 * DAY,
+            ] {
                 ats.push(bound + delta);
             }
         }

@@ -64,6 +64,15 @@ pub(crate) struct EventConds {
 }
 
 impl EventConds {
+    /// The conditions the catalogue entry `code` alone meets and those that need the event
+    /// itself, as bits; `None` when the conditions are too many for bits.
+    pub fn bits_of(&self, code: usize) -> Option<(u64, u64)> {
+        if self.conds.is_empty() {
+            return Some((0, 0));
+        }
+        Some((*self.met_by_code.get(code)?, *self.open_by_code.get(code)?))
+    }
+
     fn add(&mut self, cond: Cond) -> usize {
         self.conds.push(cond);
         self.conds.len() - 1

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use parcours_store::scan::{CustomerEvents, TraitCursor, Traits};
 
 use crate::HashMap;
-use crate::analyze::{CustomerPlace, Model, Options};
+use crate::analyze::{CodePlan, CustomerPlace, Model, Options};
 use crate::breakdown::{self, Breakdown, MAX_GROUPS, NONE, OTHER};
 use crate::calendar::Calendar;
 use crate::cond::{CustomerState, EventView, History, Names, bits, resolve_bits};
@@ -306,18 +306,31 @@ impl<'c> Pass<'c> {
         gathered.events += (end - start) as u64;
         let mut views: Vec<EventView<'_>> = recycle(std::mem::take(spare_views));
         views.reserve(end - start);
+        event_weeks.clear();
+        let mut weeks_walk = calendar.walk();
+        // What the codes leave open, over all the customer's events.
+        let (mut open_touchpoints, mut open_kpis, mut trouble) = (false, false, false);
         for i in start..end {
             let code = usize::try_from(events.code[i])
                 .ok()
                 .and_then(|c| model.code_index.get(c))
                 .copied()
                 .unwrap_or(0);
+            let plan = model
+                .code_plans
+                .get(code as usize)
+                .unwrap_or(&CodePlan::UNKNOWN);
+            open_touchpoints |= plan.touchpoint.is_none();
+            open_kpis |= plan.kpis_open != 0;
+            trouble |= plan.trouble;
+            let at = events.at[i];
+            event_weeks.push(weeks_walk.week(at));
             views.push(EventView {
-                at: events.at[i],
+                at,
                 code,
                 properties: events.properties.get(i),
                 context: events.context.get(i),
-                touchpoint: None,
+                touchpoint: plan.touchpoint.flatten(),
             });
         }
         let state = CustomerState {
@@ -326,43 +339,51 @@ impl<'c> Pass<'c> {
             persona: None,
         };
         history.reset();
-        for i in 0..views.len() {
-            let code = views[i].code as usize;
-            let touchpoint = match model.touchpoint_by_code.get(code).copied().flatten() {
-                Some(fixed) => fixed,
-                None => {
-                    let scope = model.scope(&views, state, now, names);
-                    model
-                        .touchpoints
-                        .iter()
-                        .position(|tp| {
-                            tp.as_ref()
-                                .is_some_and(|tp| tp.on_event(&scope, history, i))
-                        })
-                        .map(|t| t as u16)
+        if open_touchpoints {
+            for i in 0..views.len() {
+                let plan = plan_of(model, views[i].code);
+                if plan.touchpoint.is_some() {
+                    continue;
                 }
-            };
-            views[i].touchpoint = touchpoint;
+                let scope = model.scope(&views, state, now, names);
+                views[i].touchpoint = model
+                    .touchpoints
+                    .iter()
+                    .position(|tp| {
+                        tp.as_ref()
+                            .is_some_and(|tp| tp.on_event(&scope, history, i))
+                    })
+                    .map(|t| t as u16);
+            }
+            history.reset();
         }
-        calendar.weeks_of_sorted(views.iter().map(|v| v.at), event_weeks);
-        history.reset();
         hits.clear();
+        // KPI conditions the codes decide are matched in the same walk as the stages; those
+        // left open may read the customer's stage, known only once placed.
+        for list in matched.iter_mut() {
+            list.clear();
+        }
         let scope = model.scope(&views, state, now, names);
         for (i, view) in views.iter().enumerate() {
-            let code = view.code as usize;
-            let met = resolve_bits(
-                model.stages_met_by_code.get(code).copied().unwrap_or(0),
-                model.stages_open_by_code.get(code).copied().unwrap_or(0),
-                |stage| {
+            let plan = plan_of(model, view.code);
+            let met = if plan.stages_open == 0 {
+                plan.stages_met
+            } else {
+                resolve_bits(plan.stages_met, plan.stages_open, |stage| {
                     model.stages[stage]
                         .as_ref()
                         .is_some_and(|c| c.on_event(&scope, history, i))
-                },
-            );
+                })
+            };
             hits.extend(bits(met).map(|stage| Hit {
                 at: view.at,
                 stage: stage as u16,
             }));
+            if !open_kpis {
+                for c in bits(plan.kpis_met) {
+                    matched[c].push(i as u32);
+                }
+            }
         }
         place_into(hits, stages, cx.window, placement);
         let placement: &Placement = placement;
@@ -389,7 +410,9 @@ impl<'c> Pass<'c> {
             }
         }
         // KPIs.
-        kpi::match_events(&model.kpi_events, &scope, history, matched);
+        if open_kpis {
+            kpi::match_events(&model.kpi_events, &scope, history, matched);
+        }
         let input = CustomerKpiInput {
             scope: &scope,
             matched,
@@ -453,15 +476,17 @@ impl<'c> Pass<'c> {
                 last_week = w;
             }
         }
-        count_trouble(
-            model,
-            &views,
-            placement,
-            event_weeks,
-            weeks,
-            trouble_seen,
-            &mut gathered.trouble,
-        );
+        if trouble {
+            count_trouble(
+                model,
+                &views,
+                placement,
+                event_weeks,
+                weeks,
+                trouble_seen,
+                &mut gathered.trouble,
+            );
+        }
         let first_channel = path.first().map(|&tp| model.channels[tp as usize]);
         let none = || Cow::Borrowed(NONE);
         let value_of = |by: &Breakdown, values: &mut Vec<Cow<'c, str>>| {
@@ -552,12 +577,7 @@ fn count_trouble(
 ) {
     seen.clear();
     for (view, &w) in views.iter().zip(event_weeks) {
-        if !model
-            .trouble_by_code
-            .get(view.code as usize)
-            .copied()
-            .unwrap_or(false)
-        {
+        if !plan_of(model, view.code).trouble {
             continue;
         }
         let w = w as usize;
@@ -591,6 +611,14 @@ fn count_trouble(
             counts.values.entry(field).or_insert_with(|| vec![0; weeks])[w] += 1;
         }
     }
+}
+
+/// The plan of a catalogue entry.
+fn plan_of<'m>(model: &'m Model<'_>, code: u32) -> &'m CodePlan {
+    model
+        .code_plans
+        .get(code as usize)
+        .unwrap_or(&CodePlan::UNKNOWN)
 }
 
 /// The events of the period: `at` is sorted, so a range.
