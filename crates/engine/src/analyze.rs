@@ -571,7 +571,6 @@ fn report(model: &Model<'_>, gathered: &Gathered, first: Millis) -> Report {
     let overall_stages = stage_results(model, &gathered.overall, Some(gathered));
     let breakdown = gathered.by.as_ref().map(|by| {
         let mut groups: Vec<Group> = by
-            .groups
             .iter()
             .map(|(value, tally)| Group {
                 value: value.clone(),

@@ -628,7 +628,7 @@ fn breakdown_gaps(model: &Model<'_>, gathered: &Gathered, found: &mut Vec<Opport
     let tests: usize = gathered
         .gaps
         .iter()
-        .map(|d| d.groups.len() * stages.saturating_sub(1))
+        .map(|d| d.len() * stages.saturating_sub(1))
         .sum();
     if tests == 0 {
         return;
@@ -651,13 +651,13 @@ fn breakdown_gaps(model: &Model<'_>, gathered: &Gathered, found: &mut Vec<Opport
     let gap_of =
         |mine: Proportion, rest: Proportion| 1.0 - mine.rate() / rest.rate().max(f64::MIN_POSITIVE);
     for dim in &gathered.gaps {
-        let mut values: Vec<&String> = dim.groups.keys().collect();
+        let mut values: Vec<&String> = dim.iter().map(|(value, _)| value).collect();
         values.sort();
         for value in values {
             if value == NONE || value == OTHER {
                 continue;
             }
-            let group = &dim.groups[value];
+            let group = dim.get(value).expect("listed above");
             for s in 1..stages {
                 let mine = total(group, s);
                 let rest = minus(total(overall, s), mine);

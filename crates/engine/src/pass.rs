@@ -45,35 +45,103 @@ pub(crate) trait Merge {
 #[derive(Debug)]
 pub(crate) struct Groups<T> {
     pub by: Breakdown,
-    pub groups: hashbrown::HashMap<String, T, foldhash::fast::RandomState>,
+    /// The position of each value's group in `groups`.
+    index: hashbrown::HashMap<String, u32, foldhash::fast::RandomState>,
+    groups: Vec<(String, T)>,
+    /// Per value id (see [`Groups::slot`]): the position of its group, or [`UNSEEN`]. A
+    /// value met again is found without hashing its text.
+    by_id: Vec<u32>,
 }
+
+/// A value id not met yet.
+const UNSEEN: u32 = u32::MAX;
+
+/// Value ids from here on are looked up by text: a trait with more distinct values would
+/// take more memory for ids than the texts save.
+const MAX_IDS: usize = 1 << 16;
+
+/// The id of a value that has none.
+pub(crate) const NO_ID: u32 = u32::MAX;
 
 impl<T: Merge> Groups<T> {
     fn new(by: Breakdown) -> Groups<T> {
         Groups {
             by,
-            groups: hashbrown::HashMap::default(),
+            index: hashbrown::HashMap::default(),
+            groups: Vec::new(),
+            by_id: Vec::new(),
         }
     }
 
-    fn slot(&mut self, value: &str, make: impl FnOnce() -> T) -> &mut T {
-        // One lookup while there is room for new values (always, but for open-ended ones).
-        let key = if self.groups.len() < TRACKED_GROUPS || self.groups.contains_key(value) {
-            value
-        } else {
-            OTHER
+    /// The group of `value`, whose `id` (or [`NO_ID`]) stands for it within this pass:
+    /// equal ids, equal values.
+    fn slot(&mut self, id: u32, value: &str, make: impl FnOnce() -> T) -> &mut T {
+        if let Some(&at) = self.by_id.get(id as usize)
+            && at != UNSEEN
+        {
+            return &mut self.groups[at as usize].1;
+        }
+        let at = match self.index.get(value) {
+            Some(&at) => at,
+            None => {
+                // Beyond the values tracked (open-ended ones), customers go to OTHER.
+                let key = if self.index.len() < TRACKED_GROUPS {
+                    value
+                } else {
+                    OTHER
+                };
+                match self.index.get(key) {
+                    Some(&at) => at,
+                    None => {
+                        let at = self.groups.len() as u32;
+                        self.groups.push((key.to_string(), make()));
+                        self.index.insert(key.to_string(), at);
+                        at
+                    }
+                }
+            }
         };
-        self.groups.entry_ref(key).or_insert_with(make)
+        let slot = id as usize;
+        if slot < MAX_IDS {
+            if self.by_id.len() <= slot {
+                self.by_id.resize(slot + 1, UNSEEN);
+            }
+            self.by_id[slot] = at;
+        }
+        &mut self.groups[at as usize].1
+    }
+
+    /// How many groups.
+    pub fn len(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// The groups, by value.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &T)> {
+        self.groups.iter().map(|(value, group)| (value, group))
+    }
+
+    /// The group of `value`.
+    pub fn get(&self, value: &str) -> Option<&T> {
+        self.index.get(value).map(|&at| &self.groups[at as usize].1)
+    }
+
+    /// Adds a group, or merges it into the group of the same value.
+    fn add(&mut self, value: String, group: T) {
+        match self.index.get(&value) {
+            Some(&at) => self.groups[at as usize].1.merge(group),
+            None => {
+                self.index.insert(value.clone(), self.groups.len() as u32);
+                self.groups.push((value, group));
+            }
+        }
     }
 
     fn merge(&mut self, other: Groups<T>) {
+        // Ids stand for values within one pass only.
+        self.by_id.clear();
         for (value, theirs) in other.groups {
-            match self.groups.get_mut(&value) {
-                Some(mine) => mine.merge(theirs),
-                None => {
-                    self.groups.insert(value, theirs);
-                }
-            }
+            self.add(value, theirs);
         }
     }
 
@@ -83,23 +151,31 @@ impl<T: Merge> Groups<T> {
         if self.groups.len() <= MAX_GROUPS {
             return;
         }
-        let mut order: Vec<(u64, String)> = self
-            .groups
+        self.by_id.clear();
+        self.index.clear();
+        let mut groups = std::mem::take(&mut self.groups);
+        let other = groups
             .iter()
-            .filter(|(value, _)| *value != OTHER)
-            .map(|(value, group)| (group.customers(), value.clone()))
-            .collect();
-        order.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        let mut other = self.groups.remove(OTHER);
-        for (_, value) in order.into_iter().skip(MAX_GROUPS - 1) {
-            let group = self.groups.remove(&value).expect("listed above");
+            .position(|(value, _)| value == OTHER)
+            .map(|at| groups.swap_remove(at).1);
+        groups.sort_by(|a, b| {
+            b.1.customers()
+                .cmp(&a.1.customers())
+                .then_with(|| a.0.cmp(&b.0))
+        });
+        let rest = groups.split_off((MAX_GROUPS - 1).min(groups.len()));
+        for (value, group) in groups {
+            self.add(value, group);
+        }
+        let mut other = other;
+        for (_, group) in rest {
             match other.as_mut() {
                 Some(other) => other.merge(group),
                 None => other = Some(group),
             }
         }
         if let Some(other) = other {
-            self.groups.insert(OTHER.to_string(), other);
+            self.add(OTHER.to_string(), other);
         }
     }
 }
@@ -229,7 +305,7 @@ pub(crate) struct Pass<'c> {
     pub gathered: Gathered,
     scratch: Scratch,
     /// The customer's values of a breakdown attribute, kept from customer to customer.
-    values: Vec<Cow<'c, str>>,
+    values: Vec<(u32, Cow<'c, str>)>,
 }
 
 impl<'c> Pass<'c> {
@@ -487,45 +563,59 @@ impl<'c> Pass<'c> {
                 &mut gathered.trouble,
             );
         }
-        let first_channel = path.first().map(|&tp| model.channels[tp as usize]);
+        let first_touchpoint = path.first().map(|&tp| tp as usize);
         let none = || Cow::Borrowed(NONE);
-        let value_of = |by: &Breakdown, values: &mut Vec<Cow<'c, str>>| {
+        // Each value with a number standing for it in this pass (see `Groups::slot`): the
+        // persona, segment or first touchpoint plus one, the trait value's id plus one; 0
+        // for none.
+        let id_of = |index: Option<usize>| index.map_or(0, |i| i as u32 + 1);
+        let value_of = |by: &Breakdown, values: &mut Vec<(u32, Cow<'c, str>)>| {
             values.clear();
             match by {
-                Breakdown::Persona => {
-                    values.push(persona.map_or_else(none, |p| Cow::Borrowed(&model.persona_ids[p])))
-                }
+                Breakdown::Persona => values.push((
+                    id_of(persona),
+                    persona.map_or_else(none, |p| Cow::Borrowed(&model.persona_ids[p])),
+                )),
                 Breakdown::Segment => {
                     if member.is_empty() {
-                        values.push(none());
+                        values.push((0, none()));
                     } else {
-                        values.extend(
-                            member
-                                .iter()
-                                .map(|&s| Cow::Borrowed(journey.segments[s].id.as_str())),
-                        );
+                        values.extend(member.iter().map(|&s| {
+                            (
+                                id_of(Some(s)),
+                                Cow::Borrowed(journey.segments[s].id.as_str()),
+                            )
+                        }));
                     }
                 }
-                Breakdown::Channel => values.push(Cow::Borrowed(first_channel.unwrap_or(NONE))),
-                Breakdown::Prop(name) => values.push(
+                Breakdown::Channel => values.push((
+                    id_of(first_touchpoint),
+                    Cow::Borrowed(first_touchpoint.map_or(NONE, |tp| model.channels[tp])),
+                )),
+                Breakdown::Prop(name) => values.push((
+                    NO_ID,
                     breakdown::first_field(&views, false, name).map_or_else(none, Cow::Owned),
-                ),
-                Breakdown::Context(name) => values
-                    .push(breakdown::first_field(&views, true, name).map_or_else(none, Cow::Owned)),
-                Breakdown::Trait(name) => values.push(
-                    state
-                        .traits
+                )),
+                Breakdown::Context(name) => values.push((
+                    NO_ID,
+                    breakdown::first_field(&views, true, name).map_or_else(none, Cow::Owned),
+                )),
+                Breakdown::Trait(name) => {
+                    let traits = state.traits;
+                    let id = traits.and_then(|t| t.value_id(name.as_str()));
+                    let value = traits
                         .and_then(|t| t.get(name.as_str()))
                         .and_then(breakdown::label)
-                        .unwrap_or_else(none),
-                ),
+                        .unwrap_or_else(none);
+                    values.push((id_of(id.map(|id| id as usize)), value));
+                }
             }
         };
         let values = &mut self.values;
         if let Some(by) = gathered.by.as_mut() {
             value_of(&by.by, values);
-            for value in values.drain(..) {
-                by.slot(&value, || {
+            for (id, value) in values.drain(..) {
+                by.slot(id, &value, || {
                     Tally::new(stages, model.touchpoint_ids.len(), model.kpis.len(), 1)
                 })
                 .add(&facts);
@@ -533,8 +623,8 @@ impl<'c> Pass<'c> {
         }
         for dim in gathered.gaps.iter_mut() {
             value_of(&dim.by, values);
-            for value in values.drain(..) {
-                dim.slot(&value, || Cohorts::new(stages, weeks))
+            for (id, value) in values.drain(..) {
+                dim.slot(id, &value, || Cohorts::new(stages, weeks))
                     .add(cohort_steps);
             }
         }
@@ -630,4 +720,68 @@ fn period_range(events: &CustomerEvents, options: &Options) -> (usize, usize) {
         .to
         .map_or(events.len(), |to| events.at.partition_point(|&t| t < to));
     (start, end.max(start))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A count of customers, the simplest group.
+    #[derive(Debug, Default, PartialEq)]
+    struct Count(u64);
+
+    impl Merge for Count {
+        fn merge(&mut self, other: Count) {
+            self.0 += other.0;
+        }
+        fn customers(&self) -> u64 {
+            self.0
+        }
+    }
+
+    fn counted(groups: &Groups<Count>) -> Vec<(String, u64)> {
+        let mut out: Vec<(String, u64)> = groups.iter().map(|(v, c)| (v.clone(), c.0)).collect();
+        out.sort();
+        out
+    }
+
+    proptest! {
+        /// Looking a value up by its id finds the group its text finds, open-ended values
+        /// going to OTHER alike, whether ids are given, missing or shared by several ids.
+        #[test]
+        fn groups_found_by_id_are_the_groups_found_by_text(
+            values in proptest::collection::vec(0u32..1500, 0..4000),
+            ids_per_value in 1u32..3,
+        ) {
+            let mut by_text: Groups<Count> = Groups::new(Breakdown::Persona);
+            let mut by_id: Groups<Count> = Groups::new(Breakdown::Persona);
+            for (i, &v) in values.iter().enumerate() {
+                let text = format!("v{v}");
+                by_text.slot(NO_ID, &text, Count::default).0 += 1;
+                // Equal ids for equal values; a value may have several ids, some none.
+                let id = if v % 7 == 0 { NO_ID } else { v * ids_per_value + (i as u32 % ids_per_value) };
+                by_id.slot(id, &text, Count::default).0 += 1;
+            }
+            prop_assert_eq!(counted(&by_text), counted(&by_id));
+            by_text.keep_largest();
+            by_id.keep_largest();
+            prop_assert_eq!(counted(&by_text), counted(&by_id));
+            prop_assert!(by_id.len() <= MAX_GROUPS);
+        }
+    }
+
+    #[test]
+    fn values_past_the_tracked_ones_go_to_other_and_stay_there() {
+        let mut groups: Groups<Count> = Groups::new(Breakdown::Persona);
+        for v in 0..TRACKED_GROUPS as u32 + 5 {
+            groups.slot(v, &format!("v{v}"), Count::default).0 += 1;
+        }
+        // Seen again, by id: still in OTHER.
+        let late = TRACKED_GROUPS as u32 + 2;
+        groups.slot(late, &format!("v{late}"), Count::default).0 += 1;
+        assert_eq!(groups.len(), TRACKED_GROUPS + 1);
+        assert_eq!(groups.get(OTHER).map(|c| c.0), Some(6));
+        assert!(groups.get(&format!("v{late}")).is_none());
+    }
 }

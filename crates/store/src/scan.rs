@@ -1281,10 +1281,17 @@ pub struct CustomerTraits<'a> {
 impl<'a> CustomerTraits<'a> {
     /// The value of trait `name`, if loaded and set.
     pub fn get(&self, name: &str) -> Option<&'a serde_json::Value> {
+        Some(&self.traits.values[self.value_id(name)? as usize])
+    }
+
+    /// Where the value of trait `name` is among the loaded values, if loaded and set: the
+    /// same for equal values (of the first 65,536 distinct ones), so a number that stands
+    /// for the value within one [`Traits`].
+    pub fn value_id(&self, name: &str) -> Option<u32> {
         let traits = self.traits;
         let column = traits.names.iter().position(|n| n == name)?;
         let cell = traits.cells[self.row * traits.names.len() + column];
-        (cell != Traits::ABSENT).then(|| &traits.values[cell as usize])
+        (cell != Traits::ABSENT).then_some(cell)
     }
 }
 
