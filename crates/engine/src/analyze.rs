@@ -6,7 +6,7 @@ use std::path::Path;
 use parcours_journey::Journey;
 use parcours_store::StoreError;
 use parcours_store::scan::{
-    CustomerEvents, HeldTraitRows, Part, Partial, Scan, ScanColumns, TraitScope, event_codes,
+    CustomerView, HeldTraitRows, Part, Partial, Scan, ScanColumns, TraitScope, event_codes,
     held_traits, traits_named,
 };
 use regex::Regex;
@@ -433,7 +433,7 @@ fn run(
     let mut gathered = if threads <= 1 || parts.len() == 1 {
         let traits = traits_named(root, &trait_names, TraitScope::All)?;
         let mut pass = Pass::new(&cx, &traits);
-        let mut visit = |events: &CustomerEvents| {
+        let mut visit = |events: CustomerView<'_>| {
             pass.customer(
                 events,
                 each.as_mut()
@@ -538,7 +538,7 @@ fn in_parallel(
                 threads.spawn(move || {
                     let mut pass = Pass::new(cx, traits);
                     for customer in customers {
-                        pass.customer(&customer.finish(), None);
+                        pass.customer(customer.finish().view(), None);
                     }
                     pass.gathered
                 })

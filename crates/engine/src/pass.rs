@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use parcours_store::scan::{CustomerEvents, TraitCursor, Traits};
+use parcours_store::scan::{CustomerView, TraitCursor, Traits};
 
 use crate::HashMap;
 use crate::analyze::{CodePlan, CustomerPlace, Model, Options};
@@ -347,7 +347,7 @@ impl<'c> Pass<'c> {
     /// Places one customer and counts them; hands their place to `each` when given.
     pub fn customer(
         &mut self,
-        events: &CustomerEvents,
+        events: CustomerView<'_>,
         each: Option<&mut dyn FnMut(&CustomerPlace)>,
     ) {
         let cx = self.cx;
@@ -375,7 +375,7 @@ impl<'c> Pass<'c> {
             views: spare_views,
         } = &mut self.scratch;
         let gathered = &mut self.gathered;
-        let (start, end) = period_range(events, cx.options);
+        let (start, end) = period_range(&events, cx.options);
         if start == end {
             return;
         }
@@ -712,7 +712,7 @@ fn plan_of<'m>(model: &'m Model<'_>, code: u32) -> &'m CodePlan {
 }
 
 /// The events of the period: `at` is sorted, so a range.
-fn period_range(events: &CustomerEvents, options: &Options) -> (usize, usize) {
+fn period_range(events: &CustomerView<'_>, options: &Options) -> (usize, usize) {
     let start = options
         .from
         .map_or(0, |from| events.at.partition_point(|&t| t < from));

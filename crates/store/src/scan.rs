@@ -99,6 +99,80 @@ impl Texts {
     }
 }
 
+/// One text column of a customer's events, borrowed from where the scan holds them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TextColumn<'a> {
+    /// The values one after the other, from `base` on.
+    data: &'a str,
+    /// Where each event's value ends, counted from where the buffer `data` lies in
+    /// begins minus `base`.
+    ends: &'a [u32],
+    base: u32,
+}
+
+impl<'a> TextColumn<'a> {
+    /// The value of event `i`; `None` when absent or not read.
+    pub fn get(&self, i: usize) -> Option<&'a str> {
+        let end = *self.ends.get(i)?;
+        let start = if i == 0 { self.base } else { self.ends[i - 1] };
+        if end <= start {
+            return None;
+        }
+        self.data
+            .get((start - self.base) as usize..(end - self.base) as usize)
+    }
+
+    /// The rows `rows` of a batch's text column, when their bytes are UTF-8.
+    fn of_rows(texts: &'a TextBatch, rows: std::ops::Range<usize>) -> Option<TextColumn<'a>> {
+        if texts.is_empty() {
+            return Some(TextColumn::default());
+        }
+        let base = match rows.start {
+            0 => 0,
+            start => texts.ends[start - 1],
+        };
+        let end = texts.ends[rows.end - 1].max(base);
+        let data = std::str::from_utf8(&texts.data[base as usize..end as usize]).ok()?;
+        Some(TextColumn {
+            data,
+            ends: &texts.ends[rows],
+            base,
+        })
+    }
+}
+
+/// One customer's events, sorted by (time, key), as a scan hands them out: borrowed from
+/// the decoded batch when they lie in one (most customers), or from a [`CustomerEvents`]
+/// they were put together in.
+#[derive(Clone, Copy, Debug)]
+pub struct CustomerView<'a> {
+    /// The customer, as it is now (after merges).
+    pub customer: u64,
+    /// Event times, milliseconds since 1970 UTC.
+    pub at: &'a [i64],
+    /// Event codes.
+    pub code: &'a [i32],
+    /// Dedup keys, when the events were put together from several segments (ordered by
+    /// time, then key); empty otherwise.
+    pub key: &'a [u64],
+    /// Properties of each event, when asked for.
+    pub properties: TextColumn<'a>,
+    /// Context of each event, when asked for.
+    pub context: TextColumn<'a>,
+}
+
+impl CustomerView<'_> {
+    /// Number of events.
+    pub fn len(&self) -> usize {
+        self.at.len()
+    }
+
+    /// True without events.
+    pub fn is_empty(&self) -> bool {
+        self.at.is_empty()
+    }
+}
+
 /// One customer's events, sorted by (time, key).
 #[derive(Debug, Default)]
 pub struct CustomerEvents {
@@ -131,6 +205,25 @@ impl CustomerEvents {
     /// True without events.
     pub fn is_empty(&self) -> bool {
         self.at.is_empty()
+    }
+
+    /// The events as a [`CustomerView`].
+    pub fn view(&self) -> CustomerView<'_> {
+        fn column(texts: &Texts) -> TextColumn<'_> {
+            TextColumn {
+                data: texts.data.as_str(),
+                ends: &texts.ends,
+                base: 0,
+            }
+        }
+        CustomerView {
+            customer: self.customer,
+            at: &self.at,
+            code: &self.code,
+            key: &self.key,
+            properties: column(&self.properties),
+            context: column(&self.context),
+        }
     }
 
     fn clear(&mut self) {
@@ -227,7 +320,7 @@ pub fn event_codes(root: &Path) -> Result<Vec<(i32, MessageType, String)>, Store
 pub fn scan_customers(
     root: &Path,
     columns: ScanColumns,
-    mut visit: impl FnMut(&CustomerEvents) -> Result<(), StoreError>,
+    mut visit: impl FnMut(CustomerView<'_>) -> Result<(), StoreError>,
 ) -> Result<u64, StoreError> {
     let scan = Scan::open(root, columns)?;
     let partial = scan.run(&Part::ALL, &mut visit)?;
@@ -484,7 +577,7 @@ impl Scan {
     pub fn run(
         &self,
         part: &Part,
-        mut visit: impl FnMut(&CustomerEvents) -> Result<(), StoreError>,
+        mut visit: impl FnMut(CustomerView<'_>) -> Result<(), StoreError>,
     ) -> Result<Partial, StoreError> {
         let mut cursors = Vec::new();
         for segment in &self.segments {
@@ -532,6 +625,23 @@ impl Scan {
                 continue;
             }
             let customer = key;
+            // Rows that lie within one batch, of a customer no other segment holds (the
+            // least key of the others is past it) and not held back, are handed out where
+            // they lie.
+            let alone = heap.peek().is_none_or(|next| next.0.0 != customer);
+            if alone
+                && !held.holds(customer)
+                && let Some(rows) = cursor.run_within_batch(customer)
+                && let Some(view) = cursor.view(customer, rows.clone())
+            {
+                partial.events += rows.len() as u64;
+                visit(view)?;
+                cursor.row = rows.end;
+                if let Some(key) = cursor.key() {
+                    heap.push(Reverse((key, index)));
+                }
+                continue;
+            }
             events.clear();
             cursor.take_run(customer, &mut events, least(&heap, None))?;
             spare.extend(cursor.release());
@@ -568,7 +678,7 @@ impl Scan {
             }
             events.customer = customer;
             events.finish();
-            visit(&events)?;
+            visit(events.view())?;
         }
         Ok(partial)
     }
@@ -578,11 +688,11 @@ impl Scan {
     pub fn finish(
         &self,
         partials: Vec<Partial>,
-        mut visit: impl FnMut(&CustomerEvents) -> Result<(), StoreError>,
+        mut visit: impl FnMut(CustomerView<'_>) -> Result<(), StoreError>,
     ) -> Result<u64, StoreError> {
         let (read, held) = self.held(partials);
         for customer in held {
-            visit(&customer.finish())?;
+            visit(customer.finish().view())?;
         }
         Ok(read)
     }
@@ -756,6 +866,29 @@ impl Cursor {
         }
         self.reader = Some(reader);
         self.refill(others)
+    }
+
+    /// The rows of `customer` from the current one, when the batch holds them all: the
+    /// batch goes on past them.
+    fn run_within_batch(&self, customer: u64) -> Option<std::ops::Range<usize>> {
+        let customers = &self.batch.customer;
+        let start = self.row;
+        let end = start + run_length(&customers[start..], customer);
+        (end < customers.len()).then_some(start..end)
+    }
+
+    /// The rows `rows` of `customer`, borrowed from the batch; `None` when their texts are
+    /// not UTF-8 (never written by Parcours), which the copying path replaces value by value.
+    fn view(&self, customer: u64, rows: std::ops::Range<usize>) -> Option<CustomerView<'_>> {
+        let batch = &self.batch;
+        Some(CustomerView {
+            customer,
+            at: &batch.at[rows.clone()],
+            code: &batch.code[rows.clone()],
+            key: &[],
+            properties: TextColumn::of_rows(&batch.properties, rows.clone())?,
+            context: TextColumn::of_rows(&batch.context, rows)?,
+        })
     }
 
     /// Moves the rows of `customer` to `out`, across batches.

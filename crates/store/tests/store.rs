@@ -391,7 +391,7 @@ fn scrambled_store(name: &str) -> PathBuf {
 /// (customer, code, minute, properties) of every event a scan hands out.
 type Seen = Vec<(u64, i32, i64, Option<String>)>;
 
-fn record(seen: &mut Seen, events: &parcours_store::scan::CustomerEvents) {
+fn record(seen: &mut Seen, events: parcours_store::scan::CustomerView<'_>) {
     assert!(events.at.is_sorted(), "unsorted history");
     // Keys come with the histories put together from several segments only.
     assert!(events.key.is_empty() || events.key.len() == events.len());
