@@ -64,3 +64,38 @@ fn conversion_rate_trend_comes_from_complete_weekly_cohorts() {
     assert!(checked > 0, "the digital journey has a conversion rate KPI");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// KPI event conditions are matched while the stages are found when they are few enough
+/// to be kept as bits per event code (64), and in a walk of their own otherwise: both ways
+/// must count the same events.
+#[test]
+fn kpi_events_counted_by_bits_or_one_by_one_count_the_same() {
+    let dir = demo_with_journey("kpi-bits", 3000);
+    let journey = std::fs::read_to_string(dir.join("journey.toml")).unwrap();
+    let kpi = |id: &str, events: &str| {
+        format!(
+            "\n[[kpi]]\nid = \"{id}\"\nstage = \"achat\"\nname = \"{id}\"\nbuiltin = \"impressions\"\nevents = '{events}'\ntarget = 1\n"
+        )
+    };
+    let carts = kpi("paniers", r#"event == "add_to_cart""#);
+    let value = |file: &str, extra: &str| {
+        std::fs::write(dir.join(file), format!("{journey}{carts}{extra}")).unwrap();
+        let report = analyze_json(&dir, file, &[]);
+        report["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["kpis"].as_array().unwrap())
+            .find(|k| k["id"] == "paniers")
+            .and_then(|k| k["value"].as_f64())
+            .unwrap_or_else(|| panic!("no paniers KPI in {report}"))
+    };
+    let few = value("few.toml", "");
+    let many: String = (0..64)
+        .map(|i| kpi(&format!("autre_{i}"), r#"event == "purchase""#))
+        .collect();
+    let one_by_one = value("many.toml", &many);
+    assert!(few > 0.0, "no carts counted");
+    assert_eq!(few, one_by_one);
+    let _ = std::fs::remove_dir_all(&dir);
+}

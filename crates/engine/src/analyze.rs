@@ -69,6 +69,9 @@ pub struct Model<'j> {
     pub(crate) kpi_events: EventConds,
     /// Per catalogue entry: what its events do, as far as the code alone decides.
     pub(crate) code_plans: Vec<CodePlan>,
+    /// KPI event conditions are all decided in the walk that finds the stages met (see
+    /// [`EventConds::decided_before_placing`]).
+    pub(crate) kpis_before_placing: bool,
     /// Per touchpoint: the first stage listing it.
     pub(crate) touchpoint_stage: Vec<Option<u16>>,
     pub(crate) columns: ScanColumns,
@@ -176,6 +179,7 @@ impl<'j> Model<'j> {
         let trouble = Regex::new(TROUBLE_PATTERN).expect("the pattern is valid");
         let trouble_by_code: Vec<bool> =
             catalog.iter().map(|c| trouble.is_match(&c.name)).collect();
+        let kpis_before_placing = kpi_events.decided_before_placing();
         let code_plans = (0..catalog.len())
             .map(|code| {
                 let (kpis_met, kpis_open) = kpi_events.bits_of(code).unwrap_or((0, u64::MAX));
@@ -272,6 +276,7 @@ impl<'j> Model<'j> {
             kpis,
             kpi_events,
             code_plans,
+            kpis_before_placing,
             touchpoint_stage,
             columns,
             trait_names,

@@ -143,6 +143,8 @@ pub struct Cond {
     pub reads_context: bool,
     /// Reads traits.
     pub reads_traits: bool,
+    /// Reads the customer's stage or persona (known only once the customer is placed).
+    pub reads_customer: bool,
     /// Trait names read (the first segment of dotted paths too).
     traits: Vec<String>,
     /// Per catalogue entry, when [`Cond::specialize`] ran: the condition with what the event
@@ -178,6 +180,7 @@ impl Cond {
             reads_properties: false,
             reads_context: false,
             reads_traits: false,
+            reads_customer: false,
             traits: Vec::new(),
             by_code: Vec::new(),
         };
@@ -226,8 +229,14 @@ impl Cond {
                 Field::Type => Node::Type,
                 Field::Touchpoint => Node::Touchpoint,
                 Field::Channel => Node::Channel,
-                Field::Stage => Node::Stage,
-                Field::Persona => Node::Persona,
+                Field::Stage => {
+                    self.reads_customer = true;
+                    Node::Stage
+                }
+                Field::Persona => {
+                    self.reads_customer = true;
+                    Node::Persona
+                }
                 Field::Prop(p) => {
                     self.reads_properties = true;
                     Node::Prop(p.clone())

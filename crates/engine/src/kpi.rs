@@ -73,6 +73,13 @@ impl EventConds {
         Some((*self.met_by_code.get(code)?, *self.open_by_code.get(code)?))
     }
 
+    /// True when every event an event code leaves open can be decided before the customer
+    /// is placed: the conditions are kept as bits and none reads the stage or persona.
+    pub fn decided_before_placing(&self) -> bool {
+        (self.conds.is_empty() || !self.met_by_code.is_empty())
+            && self.conds.iter().all(|c| !c.reads_customer)
+    }
+
     fn add(&mut self, cond: Cond) -> usize {
         self.conds.push(cond);
         self.conds.len() - 1

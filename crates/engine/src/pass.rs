@@ -434,8 +434,9 @@ impl<'c> Pass<'c> {
             history.reset();
         }
         hits.clear();
-        // KPI conditions the codes decide are matched in the same walk as the stages; those
-        // left open may read the customer's stage, known only once placed.
+        // KPI conditions are matched in the same walk as the stages, unless one the codes
+        // leave open reads the customer's stage or persona, known only once placed.
+        let kpis_now = model.kpis_before_placing || !open_kpis;
         for list in matched.iter_mut() {
             list.clear();
         }
@@ -455,8 +456,15 @@ impl<'c> Pass<'c> {
                 at: view.at,
                 stage: stage as u16,
             }));
-            if !open_kpis {
-                for c in bits(plan.kpis_met) {
+            if kpis_now {
+                let met = if plan.kpis_open == 0 {
+                    plan.kpis_met
+                } else {
+                    resolve_bits(plan.kpis_met, plan.kpis_open, |c| {
+                        model.kpi_events.conds[c].on_event(&scope, history, i)
+                    })
+                };
+                for c in bits(met) {
                     matched[c].push(i as u32);
                 }
             }
@@ -486,7 +494,7 @@ impl<'c> Pass<'c> {
             }
         }
         // KPIs.
-        if open_kpis {
+        if !kpis_now {
             kpi::match_events(&model.kpi_events, &scope, history, matched);
         }
         let input = CustomerKpiInput {
