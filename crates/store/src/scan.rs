@@ -102,11 +102,11 @@ impl Texts {
 /// One text column of a customer's events, borrowed from where the scan holds them.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TextColumn<'a> {
-    /// The values one after the other, from `base` on.
+    /// The values one after the other.
     data: &'a str,
-    /// Where each event's value ends, counted from where the buffer `data` lies in
-    /// begins minus `base`.
+    /// Where each event's value ends, as offsets in the buffer `data` was cut from.
     ends: &'a [u32],
+    /// Where `data` starts in that buffer.
     base: u32,
 }
 
