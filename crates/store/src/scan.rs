@@ -1703,6 +1703,46 @@ pub fn contact_ids(root: &Path) -> Result<HashMap<u64, Contact>, StoreError> {
 mod tests {
     use super::*;
 
+    fn texts(values: &[&[u8]]) -> TextBatch {
+        let mut batch = TextBatch::default();
+        for value in values {
+            batch.push(value);
+        }
+        batch
+    }
+
+    #[test]
+    fn rows_borrowed_from_a_batch_read_as_their_values() {
+        let batch = texts(&[
+            b"{\"a\":1}",
+            b"",
+            "{\"b\":\"\u{e9}t\u{e9}\"}".as_bytes(),
+            b"x",
+        ]);
+        let column = TextColumn::of_rows(&batch, 1..3).expect("UTF-8");
+        assert_eq!(column.get(0), None);
+        assert_eq!(column.get(1), Some("{\"b\":\"\u{e9}t\u{e9}\"}"));
+        assert_eq!(column.get(2), None);
+        let first = TextColumn::of_rows(&batch, 0..1).expect("UTF-8");
+        assert_eq!(first.get(0), Some("{\"a\":1}"));
+        // No column read: every value absent.
+        let unread = TextBatch::default();
+        let none = TextColumn::of_rows(&unread, 0..3).expect("empty");
+        assert_eq!(none.get(1), None);
+    }
+
+    #[test]
+    fn rows_that_are_not_utf8_are_not_borrowed_but_read_with_replacements() {
+        let mut batch = texts(&[b"ok", b"bad \xff byte"]);
+        assert!(TextColumn::of_rows(&batch, 1..2).is_none());
+        assert!(TextColumn::of_rows(&batch, 0..1).is_some());
+        // The copying path replaces the bad byte, value by value.
+        let mut read = Texts::default();
+        read.fill(&mut batch);
+        assert_eq!(read.get(0), Some("ok"));
+        assert_eq!(read.get(1), Some("bad \u{fffd} byte"));
+    }
+
     #[test]
     fn a_run_is_counted_as_a_search_counts_it() {
         for (len, after) in [(0, 3), (1, 0), (5, 2), (64, 1), (65, 0), (200, 7)] {
