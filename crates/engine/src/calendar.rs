@@ -122,14 +122,6 @@ impl Calendar {
         }
     }
 
-    /// The weeks of instants in increasing order, into `out`: [`Calendar::week`] of each,
-    /// in one walk over the weeks.
-    pub fn weeks_of_sorted(&self, ats: impl Iterator<Item = Millis>, out: &mut Vec<u16>) {
-        out.clear();
-        let mut walk = self.walk();
-        out.extend(ats.map(|at| walk.week(at)));
-    }
-
     /// Start of week `week`.
     pub fn start(&self, week: usize) -> Millis {
         self.bounds[week]
@@ -221,7 +213,7 @@ mod tests {
     }
 
     #[test]
-    fn weeks_of_sorted_instants_are_their_weeks() {
+    fn a_walk_over_sorted_instants_gives_their_weeks() {
         let calendar = Calendar::new(MONDAY_UTC + 3 * DAY, MONDAY_UTC + 40 * DAY, "Europe/Paris");
         // Before the first week, on bounds, a millisecond either side, after the last.
         let mut ats: Vec<Millis> = vec![MONDAY_UTC - 30 * DAY, MONDAY_UTC + 60 * DAY];
@@ -234,8 +226,8 @@ mod tests {
             ats.extend([bound - 1, bound, bound, bound + 1, bound + 3 * DAY]);
         }
         ats.sort_unstable();
-        let mut weeks = Vec::new();
-        calendar.weeks_of_sorted(ats.iter().copied(), &mut weeks);
+        let mut walk = calendar.walk();
+        let weeks: Vec<u16> = ats.iter().map(|&at| walk.week(at)).collect();
         let expected: Vec<u16> = ats.iter().map(|&at| calendar.week(at) as u16).collect();
         assert_eq!(weeks, expected);
         assert_eq!(weeks.first(), Some(&0));

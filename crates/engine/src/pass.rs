@@ -392,10 +392,7 @@ impl<'c> Pass<'c> {
                 .and_then(|c| model.code_index.get(c))
                 .copied()
                 .unwrap_or(0);
-            let plan = model
-                .code_plans
-                .get(code as usize)
-                .unwrap_or(&CodePlan::UNKNOWN);
+            let plan = plan_of(model, code);
             open_touchpoints |= plan.touchpoint.is_none();
             open_kpis |= plan.kpis_open != 0;
             trouble |= plan.trouble;
