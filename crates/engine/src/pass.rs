@@ -431,8 +431,9 @@ impl<'c> Pass<'c> {
             history.reset();
         }
         hits.clear();
-        // KPI conditions are matched in the same walk as the stages, unless one the codes
-        // leave open reads the customer's stage or persona, known only once placed.
+        // KPI conditions are matched in the same walk as the stages, unless they are too
+        // many to keep as bits or one the codes leave open reads the customer's stage or
+        // persona, known only once placed (`EventConds::decided_before_placing`).
         let kpis_now = model.kpis_before_placing || !open_kpis;
         for list in matched.iter_mut() {
             list.clear();
