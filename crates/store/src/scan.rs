@@ -70,9 +70,16 @@ pub struct Texts {
 impl Texts {
     /// The value of event `i`; `None` when absent or not read.
     pub fn get(&self, i: usize) -> Option<&str> {
-        let end = *self.ends.get(i)? as usize;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        (end > start).then(|| &self.data[start..end])
+        self.column().get(i)
+    }
+
+    /// The values as a borrowed [`TextColumn`].
+    fn column(&self) -> TextColumn<'_> {
+        TextColumn {
+            data: &self.data,
+            ends: &self.ends,
+            base: 0,
+        }
     }
 
     /// Takes the values of `raw` (leaving it empty, with this buffer's old memory); bytes
@@ -209,20 +216,13 @@ impl CustomerEvents {
 
     /// The events as a [`CustomerView`].
     pub fn view(&self) -> CustomerView<'_> {
-        fn column(texts: &Texts) -> TextColumn<'_> {
-            TextColumn {
-                data: texts.data.as_str(),
-                ends: &texts.ends,
-                base: 0,
-            }
-        }
         CustomerView {
             customer: self.customer,
             at: &self.at,
             code: &self.code,
             key: &self.key,
-            properties: column(&self.properties),
-            context: column(&self.context),
+            properties: self.properties.column(),
+            context: self.context.column(),
         }
     }
 
