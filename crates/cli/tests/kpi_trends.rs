@@ -99,3 +99,35 @@ fn kpi_events_counted_by_bits_or_one_by_one_count_the_same() {
     assert_eq!(few, one_by_one);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn kpis_counted_by_event_code_equal_kpis_counted_customer_by_customer() {
+    let dir = demo_with_journey("kpi-by-code", 3000);
+    // Without a breakdown, counts and event ratios decided by the event code are summed
+    // from each code's weekly events; a breakdown needs them customer by customer.
+    let kpis = |extra: &[&str]| -> Vec<serde_json::Value> {
+        let report = analyze_json(&dir, "journey.toml", extra);
+        report["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["kpis"].as_array().unwrap().clone())
+            .collect()
+    };
+    let by_code = kpis(&[]);
+    let one_by_one = kpis(&["--by", "persona"]);
+    let counted = by_code
+        .iter()
+        .filter(|k| ["click_through_rate", "impressions"].contains(&k["builtin"].as_str().unwrap()))
+        .count();
+    assert_eq!(
+        counted, 2,
+        "the digital journey counts clicks and impressions: {by_code:?}"
+    );
+    assert!(
+        by_code.iter().all(|k| k["value"].is_number()),
+        "{by_code:?}"
+    );
+    assert_eq!(by_code, one_by_one);
+    let _ = std::fs::remove_dir_all(&dir);
+}

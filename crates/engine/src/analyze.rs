@@ -72,6 +72,10 @@ pub struct Model<'j> {
     /// KPI event conditions are all decided in the walk that finds the stages met (see
     /// [`EventConds::decided_before_placing`]).
     pub(crate) kpis_before_placing: bool,
+    /// KPIs counting events (counts, event ratios) whose conditions the event code alone
+    /// decides: counted from the events of each code per week rather than customer by
+    /// customer, when no breakdown needs them per customer.
+    pub(crate) counted_by_code: Vec<usize>,
     /// Per touchpoint: the first stage listing it.
     pub(crate) touchpoint_stage: Vec<Option<u16>>,
     pub(crate) columns: ScanColumns,
@@ -180,6 +184,20 @@ impl<'j> Model<'j> {
         let trouble_by_code: Vec<bool> =
             catalog.iter().map(|c| trouble.is_match(&c.name)).collect();
         let kpis_before_placing = kpi_events.decided_before_placing();
+        let by_code_alone = |c: usize| kpi_events.by_code[c].iter().all(Option::is_some);
+        let counted_by_code = kpis
+            .iter()
+            .enumerate()
+            .filter(|(_, kpi)| match kpi.plan {
+                kpi::Plan::Count { events } => by_code_alone(events),
+                kpi::Plan::EventRatio {
+                    numerator,
+                    denominator,
+                } => by_code_alone(numerator) && by_code_alone(denominator),
+                _ => false,
+            })
+            .map(|(index, _)| index)
+            .collect();
         let code_plans = (0..catalog.len())
             .map(|code| {
                 let (kpis_met, kpis_open) = kpi_events.bits_of(code).unwrap_or((0, u64::MAX));
@@ -277,6 +295,7 @@ impl<'j> Model<'j> {
             kpi_events,
             code_plans,
             kpis_before_placing,
+            counted_by_code,
             touchpoint_stage,
             columns,
             trait_names,
@@ -453,7 +472,7 @@ fn run(
     } else {
         in_parallel(&cx, &scan, &parts, threads, &trait_names)?
     };
-    gathered.finish();
+    gathered.finish(model);
     Ok(report(model, &gathered, first))
 }
 

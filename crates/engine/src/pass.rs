@@ -248,6 +248,9 @@ pub(crate) struct Gathered {
     pub segment_sizes: Vec<u64>,
     /// Events in the period.
     pub events: u64,
+    /// Per catalogue entry, per week: events, when KPIs are counted from them (see
+    /// [`Model::counted_by_code`]); else empty.
+    pub code_weeks: Vec<u64>,
 }
 
 impl Gathered {
@@ -267,10 +270,45 @@ impl Gathered {
         add(&mut self.persona_sizes, &other.persona_sizes);
         add(&mut self.segment_sizes, &other.segment_sizes);
         self.events += other.events;
+        add(&mut self.code_weeks, &other.code_weeks);
     }
 
-    /// Once every pass is merged: the largest groups of each attribute.
-    pub fn finish(&mut self) {
+    /// Once every pass is merged: the KPIs counted by event code, and the largest groups of
+    /// each attribute.
+    pub fn finish(&mut self, model: &Model<'_>) {
+        let weeks = self.calendar.len().max(1);
+        if !self.code_weeks.is_empty() {
+            for &k in &model.counted_by_code {
+                let events = |cond: usize, week: usize| -> f64 {
+                    let decided = &model.kpi_events.by_code[cond];
+                    let counted = decided
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, d)| **d == Some(true));
+                    counted
+                        .map(|(code, _)| self.code_weeks[code * weeks + week])
+                        .sum::<u64>() as f64
+                };
+                let (num, den) = match model.kpis[k].plan {
+                    kpi::Plan::Count { events: c } => (c, None),
+                    kpi::Plan::EventRatio {
+                        numerator,
+                        denominator,
+                    } => (numerator, Some(denominator)),
+                    _ => continue,
+                };
+                let cells = &mut self.overall.kpis[k];
+                let last = cells.len() - 1;
+                for week in 0..weeks {
+                    cells[week.min(last)].add(&Delta {
+                        week: week as u16,
+                        num: events(num, week),
+                        den: den.map_or(0.0, |d| events(d, week)),
+                        ..Delta::default()
+                    });
+                }
+            }
+        }
         if let Some(by) = self.by.as_mut() {
             by.keep_largest();
         }
@@ -306,6 +344,15 @@ pub(crate) struct Pass<'c> {
     scratch: Scratch,
     /// The customer's values of a breakdown attribute, kept from customer to customer.
     values: Vec<(u32, Cow<'c, str>)>,
+    /// Per KPI: counted by event code ([`Gathered::code_weeks`]), not customer by customer.
+    counted: Vec<bool>,
+    /// The KPI event conditions matched customer by customer, as bits.
+    walk_conds: u64,
+}
+
+/// The bit of condition `c` (none past 64).
+fn bit(c: usize) -> u64 {
+    1u64.checked_shl(c as u32).unwrap_or(0)
 }
 
 impl<'c> Pass<'c> {
@@ -313,7 +360,26 @@ impl<'c> Pass<'c> {
         let model = cx.model;
         let stages = model.stage_ids.len();
         let weeks = cx.calendar.len();
+        // A breakdown needs every customer's KPI contributions.
+        let by_code = cx.options.by.is_none() && !model.counted_by_code.is_empty();
+        let mut counted = vec![false; model.kpis.len()];
+        let mut walk_conds = u64::MAX;
+        if by_code {
+            for &k in &model.counted_by_code {
+                counted[k] = true;
+                if let kpi::Plan::Count { events: c } | kpi::Plan::EventRatio { numerator: c, .. } =
+                    model.kpis[k].plan
+                {
+                    walk_conds &= !bit(c);
+                }
+                if let kpi::Plan::EventRatio { denominator: c, .. } = model.kpis[k].plan {
+                    walk_conds &= !bit(c);
+                }
+            }
+        }
         Pass {
+            counted,
+            walk_conds,
             cx,
             traits: traits.cursor(),
             gathered: Gathered {
@@ -331,6 +397,11 @@ impl<'c> Pass<'c> {
                 persona_sizes: vec![0; model.persona_ids.len()],
                 segment_sizes: vec![0; model.segments.len()],
                 events: 0,
+                code_weeks: if by_code {
+                    vec![0; model.catalog.len() * weeks.max(1)]
+                } else {
+                    Vec::new()
+                },
                 now: cx.now,
                 calendar: cx.calendar.clone(),
             },
@@ -351,6 +422,7 @@ impl<'c> Pass<'c> {
         each: Option<&mut dyn FnMut(&CustomerPlace)>,
     ) {
         let cx = self.cx;
+        let walk_conds = self.walk_conds;
         let model = cx.model;
         let journey = model.journey;
         let stages = model.stage_ids.len();
@@ -397,7 +469,13 @@ impl<'c> Pass<'c> {
             open_kpis |= plan.kpis_open != 0;
             trouble |= plan.trouble;
             let at = events.at[i];
-            event_weeks.push(weeks_walk.week(at));
+            let week = weeks_walk.week(at);
+            event_weeks.push(week);
+            if !gathered.code_weeks.is_empty() {
+                // Clamped as the tallies clamp.
+                let week = (week as usize).min(weeks.max(1) - 1);
+                gathered.code_weeks[code as usize * weeks.max(1) + week] += 1;
+            }
             views.push(EventView {
                 at,
                 code,
@@ -455,12 +533,14 @@ impl<'c> Pass<'c> {
                 stage: stage as u16,
             }));
             if kpis_now {
-                let met = if plan.kpis_open == 0 {
-                    plan.kpis_met
+                let met = if plan.kpis_open & walk_conds == 0 {
+                    plan.kpis_met & walk_conds
                 } else {
-                    resolve_bits(plan.kpis_met, plan.kpis_open, |c| {
-                        model.kpi_events.conds[c].on_event(&scope, history, i)
-                    })
+                    resolve_bits(
+                        plan.kpis_met & walk_conds,
+                        plan.kpis_open & walk_conds,
+                        |c| model.kpi_events.conds[c].on_event(&scope, history, i),
+                    )
                 };
                 for c in bits(met) {
                     matched[c].push(i as u32);
@@ -502,8 +582,11 @@ impl<'c> Pass<'c> {
             weeks: event_weeks,
             week_of: &week16,
         };
-        for (kpi, out) in model.kpis.iter().zip(deltas.iter_mut()) {
+        for ((kpi, out), &counted) in model.kpis.iter().zip(deltas.iter_mut()).zip(&self.counted) {
             out.clear();
+            if counted {
+                continue;
+            }
             kpi::contribute(kpi, &input, history, out);
         }
         // Paths and touchpoints around leaving.
@@ -521,23 +604,34 @@ impl<'c> Pass<'c> {
                 .rev()
                 .find_map(|v| v.touchpoint.filter(|&tp| relevant(tp, s)))
         });
-        for (s, used) in in_stage.iter_mut().enumerate() {
+        for used in in_stage.iter_mut() {
             used.clear();
-            let Some(from) = placement.reached_at[s].filter(|_| s < level) else {
-                continue;
+        }
+        // Stage `s` lasts from reaching it to reaching the next (times never decrease along
+        // the funnel), so one walk finds every stage's touchpoints.
+        if let Some(Some(from)) = placement.reached_at.first().filter(|_| level > 0) {
+            let until = |s: usize| {
+                placement
+                    .reached_at
+                    .get(s + 1)
+                    .copied()
+                    .flatten()
+                    .unwrap_or(Millis::MAX)
             };
-            let to = placement
-                .reached_at
-                .get(s + 1)
-                .copied()
-                .flatten()
-                .unwrap_or(Millis::MAX);
-            let first = views.partition_point(|v| v.at < from);
-            for view in views[first..].iter().take_while(|v| v.at < to) {
+            let (mut s, mut to) = (0, until(0));
+            let first = views.partition_point(|v| v.at < *from);
+            for view in &views[first..] {
+                while view.at >= to && s < level {
+                    s += 1;
+                    to = until(s);
+                }
+                if s >= level {
+                    break;
+                }
                 if let Some(tp) = view.touchpoint.filter(|&tp| relevant(tp, s))
-                    && !used.contains(&tp)
+                    && !in_stage[s].contains(&tp)
                 {
-                    used.push(tp);
+                    in_stage[s].push(tp);
                 }
             }
         }
