@@ -1,7 +1,7 @@
 //! Printing results for people (with colour on a terminal) or as JSON.
 
 use std::io::{IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use parcours_journey::Report;
@@ -69,28 +69,75 @@ pub fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes a file completely or not at all: a temporary file next to it is renamed over it.
-pub fn write_atomically(path: &Path, contents: &str) -> anyhow::Result<()> {
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if !parent.is_dir() {
-        anyhow::bail!(
-            "cannot write {}: the directory {} does not exist",
-            path.display(),
-            parent.display()
-        );
+/// Where an output goes.
+#[derive(Debug, PartialEq)]
+pub enum Destination {
+    /// A device or pipe (`/dev/null`, `/dev/stdout`, a FIFO): written in place, as renaming
+    /// a file over it would replace the device with a file.
+    InPlace(PathBuf),
+    /// A regular file, new or not: written to `partial` next to it, then renamed to `file`
+    /// (a symbolic link's target, so that the link stays a link).
+    Renamed { partial: PathBuf, file: PathBuf },
+}
+
+impl Destination {
+    /// The destination of an output to `path`; `suffix` names the partial file.
+    pub fn of(path: &Path, suffix: &str) -> anyhow::Result<Destination> {
+        if let Ok(meta) = std::fs::metadata(path)
+            && !meta.is_file()
+        {
+            if meta.is_dir() {
+                anyhow::bail!("cannot write {}: it is a directory", path.display());
+            }
+            return Ok(Destination::InPlace(path.to_path_buf()));
+        }
+        let file = match std::fs::canonicalize(path) {
+            Ok(target) => target,
+            Err(_) => path.to_path_buf(),
+        };
+        let parent = match file.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        if !parent.is_dir() {
+            anyhow::bail!(
+                "cannot write {}: the directory {} does not exist",
+                path.display(),
+                parent.display()
+            );
+        }
+        let name = file
+            .file_name()
+            .context("the output path has no file name")?;
+        let partial = parent.join(format!(".{}.{suffix}", name.to_string_lossy()));
+        Ok(Destination::Renamed { partial, file })
     }
-    let name = path
-        .file_name()
-        .context("the output path has no file name")?;
-    let temporary = parent.join(format!(".{}.partial", name.to_string_lossy()));
-    std::fs::write(&temporary, contents)
-        .with_context(|| format!("cannot write {}", temporary.display()))?;
-    std::fs::rename(&temporary, path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+
+    /// The path to write to first.
+    pub fn first(&self) -> &Path {
+        match self {
+            Destination::InPlace(path) => path,
+            Destination::Renamed { partial, .. } => partial,
+        }
+    }
+
+    /// Once all is written to [`Destination::first`]: puts it in place.
+    pub fn finish(&self) -> anyhow::Result<()> {
+        if let Destination::Renamed { partial, file } = self {
+            std::fs::rename(partial, file)
+                .with_context(|| format!("cannot write {}", file.display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes a file completely or not at all: a temporary file next to it is renamed over it
+/// (devices and pipes are written in place).
+pub fn write_atomically(path: &Path, contents: &str) -> anyhow::Result<()> {
+    let destination = Destination::of(path, "partial")?;
+    std::fs::write(destination.first(), contents)
+        .with_context(|| format!("cannot write {}", destination.first().display()))?;
+    destination.finish()
 }
 
 /// `1 error`, `2 errors`.
@@ -122,5 +169,66 @@ pub fn bytes(n: u64) -> String {
         n if n >= 1 << 20 => format!("{:.1} MB", n as f64 / f64::from(1u32 << 20)),
         n if n >= 1 << 10 => format!("{:.1} KB", n as f64 / 1024.0),
         n => format!("{n} B"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("parcours-output-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_pipe_is_written_in_place_and_stays_a_pipe() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = scratch("fifo");
+        let fifo = dir.join("out");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+        };
+        write_atomically(&fifo, "report").unwrap();
+        assert_eq!(reader.join().unwrap(), "report");
+        assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_link_stays_a_link_to_the_file_written() {
+        let dir = scratch("link");
+        let target = dir.join("report.html");
+        std::fs::write(&target, "old").unwrap();
+        let link = dir.join("latest.html");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        write_atomically(&link, "new").unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        assert_eq!(left.len(), 2, "a partial file was left behind");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_directory_is_refused() {
+        let dir = scratch("dir");
+        let error = write_atomically(&dir, "x").unwrap_err().to_string();
+        assert!(error.contains("is a directory"), "{error}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -2,10 +2,12 @@
 //! row groups as customers arrive, then renamed into place.
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+
+use crate::output::Destination;
 use parquet::basic::Compression;
 use parquet::data_type::{ByteArray, ByteArrayType, Int32Type, Int64Type};
 use parquet::file::properties::WriterProperties;
@@ -29,8 +31,8 @@ pub struct Row {
 
 /// A Parquet file being written.
 pub struct CustomerParquet {
-    path: PathBuf,
-    partial: PathBuf,
+    /// Where the file goes: written beside it, then renamed into place.
+    destination: Destination,
     writer: SerializedFileWriter<File>,
     rows: Vec<Row>,
     stages: usize,
@@ -57,17 +59,16 @@ impl CustomerParquet {
         }
         schema.push('}');
         let schema = Arc::new(parse_message_type(&schema).context("the export schema")?);
-        let partial = path.with_extension("parquet.partial");
-        let file = File::create(&partial)
-            .with_context(|| format!("cannot create {}", partial.display()))?;
+        let destination = Destination::of(path, "partial")?;
+        let file = File::create(destination.first())
+            .with_context(|| format!("cannot create {}", destination.first().display()))?;
         let properties = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
             .set_created_by(format!("parcours {}", env!("CARGO_PKG_VERSION")))
             .build();
         let writer = SerializedFileWriter::new(file, schema, Arc::new(properties))?;
         Ok(CustomerParquet {
-            path: path.to_path_buf(),
-            partial,
+            destination,
             writer,
             rows: Vec::new(),
             stages: stage_ids.len(),
@@ -158,10 +159,12 @@ impl CustomerParquet {
     pub fn finish(mut self) -> anyhow::Result<()> {
         self.flush()?;
         let file = self.writer.into_inner()?;
-        file.sync_all()
-            .with_context(|| format!("cannot write {}", self.partial.display()))?;
-        std::fs::rename(&self.partial, &self.path)
-            .with_context(|| format!("cannot write {}", self.path.display()))?;
-        Ok(())
+        let first = self.destination.first();
+        // A device or pipe has nothing to sync.
+        if let Destination::Renamed { .. } = self.destination {
+            file.sync_all()
+                .with_context(|| format!("cannot write {}", first.display()))?;
+        }
+        self.destination.finish()
     }
 }
