@@ -126,14 +126,14 @@ impl<'j> Model<'j> {
             .iter()
             .map(|s| s.enter.as_ref().map(compile))
             .collect();
-        let personas: Vec<Option<Cond>> = journey
+        let mut personas: Vec<Option<Cond>> = journey
             .personas
             .iter()
             .map(|p| p.rule.as_ref().map(compile))
             .collect();
-        let segments: Vec<Cond> = journey.segments.iter().map(|s| compile(&s.rule)).collect();
+        let mut segments: Vec<Cond> = journey.segments.iter().map(|s| compile(&s.rule)).collect();
         let mut kpi_events = EventConds::default();
-        let kpis = kpi::compile(
+        let mut kpis = kpi::compile(
             &journey.kpis,
             |id| stage_ids.iter().position(|s| s == id).unwrap_or(0),
             &names,
@@ -179,6 +179,21 @@ impl<'j> Model<'j> {
             .chain(kpi_events.conds.iter_mut())
         {
             cond.specialize(&catalog, &names);
+        }
+        let customer_ratios = kpis.iter_mut().flat_map(|k| match &mut k.plan {
+            kpi::Plan::CustomerRatio {
+                numerator,
+                denominator,
+            } => vec![&mut **numerator, &mut **denominator],
+            _ => Vec::new(),
+        });
+        for cond in personas
+            .iter_mut()
+            .flatten()
+            .chain(segments.iter_mut())
+            .chain(customer_ratios)
+        {
+            cond.prepare_for_customers(&catalog, &names);
         }
         let trouble = Regex::new(TROUBLE_PATTERN).expect("the pattern is valid");
         let trouble_by_code: Vec<bool> =

@@ -5,7 +5,7 @@ use parcours_journey::{Direction, Kpi, Measure, Unit};
 use serde::Serialize;
 
 use crate::cond::{
-    CodeInfo, Cond, EventView, History, Names, Scope, bits, json_path, resolve_bits,
+    CodeInfo, CodeSet, Cond, EventView, History, Names, Scope, bits, json_path, resolve_bits,
 };
 use crate::funnel::Millis;
 use crate::stats::{Moments, Proportion, Quantiles};
@@ -273,6 +273,8 @@ pub(crate) struct CustomerKpiInput<'a, 'b> {
     /// The week of each event.
     pub weeks: &'a [u16],
     pub week_of: &'a dyn Fn(Millis) -> u16,
+    /// The codes among the customer's events.
+    pub present: &'a CodeSet,
 }
 
 /// Adds one customer's contributions to `kpi` into `out`.
@@ -306,9 +308,9 @@ pub(crate) fn contribute(
             numerator,
             denominator,
         } => {
-            if denominator.on_customer(input.scope, history) {
+            if denominator.on_customer_among(input.scope, history, input.present) {
                 let last = events.last().map_or(0, |e| (input.week_of)(e.at));
-                let hit = numerator.on_customer(input.scope, history);
+                let hit = numerator.on_customer_among(input.scope, history, input.present);
                 out.push(one(last, if hit { 1.0 } else { 0.0 }, 1.0));
             }
         }

@@ -10,7 +10,7 @@ use crate::HashMap;
 use crate::analyze::{CodePlan, CustomerPlace, Model, Options};
 use crate::breakdown::{self, Breakdown, MAX_GROUPS, NONE, OTHER};
 use crate::calendar::Calendar;
-use crate::cond::{CustomerState, EventView, History, Names, bits, resolve_bits};
+use crate::cond::{CodeSet, CustomerState, EventView, History, Names, bits, resolve_bits};
 use crate::funnel::{Hit, Millis, Placement, place_into};
 use crate::kpi::{self, CustomerKpiInput, Delta};
 use crate::opportunity;
@@ -332,6 +332,8 @@ struct Scratch {
     weeks: Vec<u16>,
     cohort_steps: Vec<CohortStep>,
     placement: Placement,
+    /// The codes among the customer's events.
+    present: CodeSet,
     /// The allocation of the customer's event views, kept from customer to customer.
     views: Vec<EventView<'static>>,
 }
@@ -444,6 +446,7 @@ impl<'c> Pass<'c> {
             weeks: event_weeks,
             cohort_steps,
             placement,
+            present,
             views: spare_views,
         } = &mut self.scratch;
         let gathered = &mut self.gathered;
@@ -455,6 +458,7 @@ impl<'c> Pass<'c> {
         let mut views: Vec<EventView<'_>> = recycle(std::mem::take(spare_views));
         views.reserve(end - start);
         event_weeks.clear();
+        present.clear();
         let mut weeks_walk = calendar.walk();
         // What the codes leave open, over all the customer's events.
         let (mut open_touchpoints, mut open_kpis, mut trouble) = (false, false, false);
@@ -465,6 +469,7 @@ impl<'c> Pass<'c> {
                 .copied()
                 .unwrap_or(0);
             let plan = plan_of(model, code);
+            present.insert(code);
             open_touchpoints |= plan.touchpoint.is_none();
             open_kpis |= plan.kpis_open != 0;
             trouble |= plan.trouble;
@@ -555,10 +560,10 @@ impl<'c> Pass<'c> {
             ..state
         };
         let scope = model.scope(&views, state, now, names);
-        let persona = model
-            .personas
-            .iter()
-            .position(|p| p.as_ref().is_some_and(|p| p.on_customer(&scope, history)));
+        let persona = model.personas.iter().position(|p| {
+            p.as_ref()
+                .is_some_and(|p| p.on_customer_among(&scope, history, present))
+        });
         if let Some(p) = persona {
             gathered.persona_sizes[p] += 1;
         }
@@ -566,7 +571,7 @@ impl<'c> Pass<'c> {
         let scope = model.scope(&views, state, now, names);
         member.clear();
         for (index, segment) in model.segments.iter().enumerate() {
-            if segment.on_customer(&scope, history) {
+            if segment.on_customer_among(&scope, history, present) {
                 gathered.segment_sizes[index] += 1;
                 member.push(index);
             }
@@ -581,6 +586,7 @@ impl<'c> Pass<'c> {
             first_met: &placement.first_met,
             weeks: event_weeks,
             week_of: &week16,
+            present,
         };
         for ((kpi, out), &counted) in model.kpis.iter().zip(deltas.iter_mut()).zip(&self.counted) {
             out.clear();
