@@ -203,13 +203,10 @@ impl<'j> Model<'j> {
         let counted_by_code = kpis
             .iter()
             .enumerate()
-            .filter(|(_, kpi)| match kpi.plan {
-                kpi::Plan::Count { events } => by_code_alone(events),
-                kpi::Plan::EventRatio {
-                    numerator,
-                    denominator,
-                } => by_code_alone(numerator) && by_code_alone(denominator),
-                _ => false,
+            .filter(|(_, kpi)| {
+                kpi.plan.counted_events().is_some_and(|(counted, of)| {
+                    by_code_alone(counted) && of.is_none_or(by_code_alone)
+                })
             })
             .map(|(index, _)| index)
             .collect();

@@ -44,6 +44,21 @@ pub(crate) enum Plan {
     StageConversion,
 }
 
+impl Plan {
+    /// For KPIs counting events (counts, event ratios): the event condition of what is
+    /// counted, and the denominator's for a ratio.
+    pub fn counted_events(&self) -> Option<(usize, Option<usize>)> {
+        match *self {
+            Plan::Count { events } => Some((events, None)),
+            Plan::EventRatio {
+                numerator,
+                denominator,
+            } => Some((numerator, Some(denominator))),
+            _ => None,
+        }
+    }
+}
+
 /// One KPI ready to measure.
 #[derive(Debug)]
 pub(crate) struct CompiledKpi {

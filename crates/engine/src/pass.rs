@@ -289,13 +289,8 @@ impl Gathered {
                         .map(|(code, _)| self.code_weeks[code * weeks + week])
                         .sum::<u64>() as f64
                 };
-                let (num, den) = match model.kpis[k].plan {
-                    kpi::Plan::Count { events: c } => (c, None),
-                    kpi::Plan::EventRatio {
-                        numerator,
-                        denominator,
-                    } => (numerator, Some(denominator)),
-                    _ => continue,
+                let Some((num, den)) = model.kpis[k].plan.counted_events() else {
+                    continue;
                 };
                 let cells = &mut self.overall.kpis[k];
                 let last = cells.len() - 1;
@@ -369,13 +364,9 @@ impl<'c> Pass<'c> {
         if by_code {
             for &k in &model.counted_by_code {
                 counted[k] = true;
-                if let kpi::Plan::Count { events: c } | kpi::Plan::EventRatio { numerator: c, .. } =
-                    model.kpis[k].plan
-                {
-                    walk_conds &= !bit(c);
-                }
-                if let kpi::Plan::EventRatio { denominator: c, .. } = model.kpis[k].plan {
-                    walk_conds &= !bit(c);
+                if let Some((num, den)) = model.kpis[k].plan.counted_events() {
+                    walk_conds &= !bit(num);
+                    walk_conds &= !den.map_or(0, bit);
                 }
             }
         }
