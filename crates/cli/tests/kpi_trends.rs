@@ -80,15 +80,9 @@ fn kpi_events_counted_by_bits_or_one_by_one_count_the_same() {
     let carts = kpi("paniers", r#"event == "add_to_cart""#);
     let value = |file: &str, extra: &str| {
         std::fs::write(dir.join(file), format!("{journey}{carts}{extra}")).unwrap();
-        let report = analyze_json(&dir, file, &[]);
-        report["stages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|s| s["kpis"].as_array().unwrap())
-            .find(|k| k["id"] == "paniers")
-            .and_then(|k| k["value"].as_f64())
-            .unwrap_or_else(|| panic!("no paniers KPI in {report}"))
+        kpi_named(&analyze_json(&dir, file, &[]), "paniers")["value"]
+            .as_f64()
+            .expect("a value")
     };
     let few = value("few.toml", "");
     let many: String = (0..64)
@@ -130,4 +124,45 @@ fn kpis_counted_by_event_code_equal_kpis_counted_customer_by_customer() {
     );
     assert_eq!(by_code, one_by_one);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A KPI condition the event code decides for some events (pages) and leaves open for
+/// others (product views, by their price): the first are matched in the walk that reads the events,
+/// the others in a second one. Time spent depends on the order of the matches, so both
+/// walks' matches must come out in time order, as when every event is left open.
+#[test]
+fn kpi_events_decided_by_code_and_left_open_count_in_time_order() {
+    let dir = demo_with_journey("kpi-order", 3000);
+    let journey = std::fs::read_to_string(dir.join("journey.toml")).unwrap();
+    let value = |file: &str, events: &str| {
+        let kpi = format!(
+            "\n[[kpi]]\nid = \"visites\"\nstage = \"consideration\"\nname = \"Visites\"\nbuiltin = \"time_spent\"\nevents = '{events}'\ntarget = 1\n"
+        );
+        std::fs::write(dir.join(file), format!("{journey}{kpi}")).unwrap();
+        kpi_named(&analyze_json(&dir, file, &[]), "visites")
+    };
+    let mixed = value(
+        "mixed.toml",
+        r#"type == "page" or (event == "product_view" and prop.price > 0)"#,
+    );
+    // Every page has a path: the same events, none decided by its code.
+    let open = value(
+        "open.toml",
+        r#"(type == "page" and prop.path != "") or (event == "product_view" and prop.price > 0)"#,
+    );
+    assert!(mixed["value"].as_f64().is_some_and(|v| v > 0.0), "{mixed}");
+    assert_eq!(mixed, open);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The KPI `id` of a JSON report.
+fn kpi_named(report: &serde_json::Value, id: &str) -> serde_json::Value {
+    report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["kpis"].as_array().unwrap())
+        .find(|k| k["id"] == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {id} KPI in {report}"))
 }

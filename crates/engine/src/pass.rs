@@ -451,8 +451,17 @@ impl<'c> Pass<'c> {
         event_weeks.clear();
         present.clear();
         let mut weeks_walk = calendar.walk();
-        // What the codes leave open, over all the customer's events.
-        let (mut open_touchpoints, mut open_kpis, mut trouble) = (false, false, false);
+        hits.clear();
+        for list in matched.iter_mut() {
+            list.clear();
+        }
+        // One walk does what the event codes alone decide: stage hits, KPI matches, the
+        // touchpoint path, active weeks. What the codes leave open is noted, and only the
+        // events it concerns are walked again, once every event's view exists.
+        let (mut open_touchpoints, mut open_kpis, mut open_stages, mut trouble) =
+            (false, false, false, false);
+        let mut last_week = u16::MAX;
+        path.clear();
         for i in start..end {
             let code = usize::try_from(events.code[i])
                 .ok()
@@ -463,21 +472,42 @@ impl<'c> Pass<'c> {
             present.insert(code);
             open_touchpoints |= plan.touchpoint.is_none();
             open_kpis |= plan.kpis_open != 0;
+            open_stages |= plan.stages_open != 0;
             trouble |= plan.trouble;
             let at = events.at[i];
             let week = weeks_walk.week(at);
             event_weeks.push(week);
+            if week != last_week {
+                gathered.active[week as usize] += 1;
+                last_week = week;
+            }
             if !gathered.code_weeks.is_empty() {
                 // Clamped as the tallies clamp.
                 let week = (week as usize).min(weeks.max(1) - 1);
                 gathered.code_weeks[code as usize * weeks.max(1) + week] += 1;
+            }
+            for stage in bits(plan.stages_met) {
+                hits.push(Hit {
+                    at,
+                    stage: stage as u16,
+                });
+            }
+            let index = views.len() as u32;
+            for c in bits(plan.kpis_met & walk_conds) {
+                matched[c].push(index);
+            }
+            let touchpoint = plan.touchpoint.flatten();
+            if let Some(tp) = touchpoint
+                && path.last() != Some(&tp)
+            {
+                path.push(tp);
             }
             views.push(EventView {
                 at,
                 code,
                 properties: events.properties.get(i),
                 context: events.context.get(i),
-                touchpoint: plan.touchpoint.flatten(),
+                touchpoint,
             });
         }
         let state = CustomerState {
@@ -503,44 +533,42 @@ impl<'c> Pass<'c> {
                     .map(|t| t as u16);
             }
             history.reset();
+            collapse(views.iter().map(|v| v.touchpoint), path);
         }
-        hits.clear();
         // KPI conditions are matched in the same walk as the stages, unless they are too
         // many to keep as bits or one the codes leave open reads the customer's stage or
         // persona, known only once placed (`EventConds::decided_before_placing`).
         let kpis_now = model.kpis_before_placing || !open_kpis;
-        for list in matched.iter_mut() {
-            list.clear();
-        }
-        let scope = model.scope(&views, state, now, names);
-        for (i, view) in views.iter().enumerate() {
-            let plan = plan_of(model, view.code);
-            let met = if plan.stages_open == 0 {
-                plan.stages_met
-            } else {
-                resolve_bits(plan.stages_met, plan.stages_open, |stage| {
-                    model.stages[stage]
-                        .as_ref()
-                        .is_some_and(|c| c.on_event(&scope, history, i))
-                })
-            };
-            hits.extend(bits(met).map(|stage| Hit {
-                at: view.at,
-                stage: stage as u16,
-            }));
-            if kpis_now {
-                let met = if plan.kpis_open & walk_conds == 0 {
-                    plan.kpis_met & walk_conds
-                } else {
-                    resolve_bits(
-                        plan.kpis_met & walk_conds,
-                        plan.kpis_open & walk_conds,
-                        |c| model.kpi_events.conds[c].on_event(&scope, history, i),
-                    )
-                };
-                for c in bits(met) {
-                    matched[c].push(i as u32);
+        let open_walked = if kpis_now { walk_conds } else { 0 };
+        if open_stages || (open_kpis && open_walked != 0) {
+            let scope = model.scope(&views, state, now, names);
+            // Conditions matched by this walk, after the ones the codes decided.
+            let mut late = 0u64;
+            for (i, view) in views.iter().enumerate() {
+                let plan = plan_of(model, view.code);
+                if plan.stages_open != 0 {
+                    let met = resolve_bits(0, plan.stages_open, |stage| {
+                        model.stages[stage]
+                            .as_ref()
+                            .is_some_and(|c| c.on_event(&scope, history, i))
+                    });
+                    hits.extend(bits(met).map(|stage| Hit {
+                        at: view.at,
+                        stage: stage as u16,
+                    }));
                 }
+                if plan.kpis_open & open_walked != 0 {
+                    let met = resolve_bits(0, plan.kpis_open & open_walked, |c| {
+                        model.kpi_events.conds[c].on_event(&scope, history, i)
+                    });
+                    for c in bits(met) {
+                        matched[c].push(i as u32);
+                    }
+                    late |= met;
+                }
+            }
+            for c in bits(late) {
+                matched[c].sort_unstable();
             }
         }
         place_into(hits, stages, cx.window, placement);
@@ -587,7 +615,6 @@ impl<'c> Pass<'c> {
             kpi::contribute(kpi, &input, history, out);
         }
         // Paths and touchpoints around leaving.
-        collapse(views.iter().map(|v| v.touchpoint), path);
         gathered.paths.add(path, placement.level, stages);
         // Touchpoints of later stages (a newsletter still arriving) say nothing about why a
         // customer stopped earlier.
@@ -642,13 +669,6 @@ impl<'c> Pass<'c> {
         gathered.overall.add(&facts);
         Cohorts::steps(&facts, stages, weeks, &week_of, cohort_steps);
         gathered.cohorts.add(cohort_steps);
-        let mut last_week = u16::MAX;
-        for &w in event_weeks.iter() {
-            if w != last_week {
-                gathered.active[w as usize] += 1;
-                last_week = w;
-            }
-        }
         if trouble {
             count_trouble(
                 model,
