@@ -323,7 +323,7 @@ struct Scratch {
     path: Vec<u16>,
     in_stage: Vec<Vec<u16>>,
     member: Vec<usize>,
-    trouble_seen: Vec<(u32, usize)>,
+    trouble_seen: TroubleSeen,
     weeks: Vec<u16>,
     cohort_steps: Vec<CohortStep>,
     placement: Placement,
@@ -779,10 +779,10 @@ fn count_trouble(
     placement: &Placement,
     event_weeks: &[u16],
     weeks: usize,
-    seen: &mut Vec<(u32, usize)>,
+    seen: &mut TroubleSeen,
     trouble: &mut HashMap<u32, TroubleCounts>,
 ) {
-    seen.clear();
+    seen.weeks.clear();
     for (view, &w) in views.iter().zip(event_weeks) {
         if !plan_of(model, view.code).trouble {
             continue;
@@ -794,8 +794,8 @@ fn count_trouble(
             touchpoints: HashMap::default(),
             values: HashMap::default(),
         });
-        if !seen.contains(&(view.code, w)) {
-            seen.push((view.code, w));
+        if !seen.weeks.contains(&(view.code, w)) {
+            seen.weeks.push((view.code, w));
             counts.customers[w] += 1;
         }
         let stage = view
@@ -814,9 +814,44 @@ fn count_trouble(
         if let Some(tp) = view.touchpoint {
             *counts.touchpoints.entry(tp).or_default() += 1;
         }
-        for field in opportunity::fields(view.properties) {
-            counts.values.entry(field).or_insert_with(|| vec![0; weeks])[w] += 1;
+        for field in seen.fields(view.properties) {
+            match counts.values.get_mut(field.as_str()) {
+                Some(per_week) => per_week[w] += 1,
+                None => {
+                    let mut per_week = vec![0; weeks];
+                    per_week[w] += 1;
+                    counts.values.insert(field.clone(), per_week);
+                }
+            }
         }
+    }
+}
+
+/// What error-like events were met: the (code, week) pairs of the customer's, and the
+/// `field=value` pairs of properties texts met before in the pass.
+#[derive(Default)]
+struct TroubleSeen {
+    weeks: Vec<(u32, usize)>,
+    /// [`opportunity::fields`] by text, up to a bound: error events repeat a few texts,
+    /// but a text may also hold an id and never come back.
+    by_text: HashMap<String, Vec<String>>,
+}
+
+impl TroubleSeen {
+    const MAX_TEXTS: usize = 4096;
+
+    fn fields(&mut self, properties: Option<&str>) -> &[String] {
+        let Some(text) = properties else {
+            return &[];
+        };
+        if !self.by_text.contains_key(text) {
+            if self.by_text.len() >= Self::MAX_TEXTS {
+                self.by_text.clear();
+            }
+            self.by_text
+                .insert(text.to_owned(), opportunity::fields(Some(text)));
+        }
+        &self.by_text[text]
     }
 }
 
@@ -885,6 +920,26 @@ mod tests {
             by_id.keep_largest();
             prop_assert_eq!(counted(&by_text), counted(&by_id));
             prop_assert!(by_id.len() <= MAX_GROUPS);
+        }
+    }
+
+    #[test]
+    fn error_fields_are_read_once_per_text_and_their_texts_are_bounded() {
+        let mut seen = TroubleSeen::default();
+        let text = r#"{"code":"3DS_TIMEOUT","step":"payment","n":3}"#;
+        assert_eq!(
+            seen.fields(Some(text)),
+            opportunity::fields(Some(text)).as_slice()
+        );
+        assert_eq!(
+            seen.fields(Some(text)),
+            ["code=3DS_TIMEOUT", "step=payment"]
+        );
+        assert!(seen.fields(None).is_empty());
+        for i in 0..2 * TroubleSeen::MAX_TEXTS {
+            let text = format!(r#"{{"order":"o-{i}"}}"#);
+            assert_eq!(seen.fields(Some(&text)), [format!("order=o-{i}")]);
+            assert!(seen.by_text.len() <= TroubleSeen::MAX_TEXTS);
         }
     }
 
