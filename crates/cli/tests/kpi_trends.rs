@@ -127,9 +127,10 @@ fn kpis_counted_by_event_code_equal_kpis_counted_customer_by_customer() {
 }
 
 /// A KPI condition the event code decides for some events (pages) and leaves open for
-/// others (product views, by their price): the first are matched in the walk that reads the events,
-/// the others in a second one. Time spent depends on the order of the matches, so both
-/// walks' matches must come out in time order, as when every event is left open.
+/// others (product views, by their price): the first are matched in the walk that reads
+/// the events, the others in a second one. Time spent depends on the order of the
+/// matches, so both walks' matches must come out in time order, as when every event is
+/// left open.
 #[test]
 fn kpi_events_decided_by_code_and_left_open_count_in_time_order() {
     let dir = demo_with_journey("kpi-order", 3000);
