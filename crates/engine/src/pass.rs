@@ -15,7 +15,7 @@ use crate::funnel::{Hit, Millis, Placement, place_into};
 use crate::kpi::{self, CustomerKpiInput, Delta};
 use crate::opportunity;
 use crate::paths::{PathCounts, collapse};
-use crate::tally::{CohortStep, Cohorts, Facts, Tally};
+use crate::tally::{CohortStep, Cohorts, Facts, StageTouchpoints, Tally};
 
 /// Distinct values of a breakdown attribute counted separately during a pass; beyond, the
 /// customers go to [`OTHER`]. The report keeps the [`MAX_GROUPS`] largest.
@@ -321,7 +321,7 @@ struct Scratch {
     matched: Vec<Vec<u32>>,
     deltas: Vec<Vec<Delta>>,
     path: Vec<u16>,
-    in_stage: Vec<Vec<u16>>,
+    in_stage: StageTouchpoints,
     member: Vec<usize>,
     trouble_seen: TroubleSeen,
     weeks: Vec<u16>,
@@ -401,7 +401,6 @@ impl<'c> Pass<'c> {
             scratch: Scratch {
                 matched: vec![Vec::new(); model.kpi_events.conds.len()],
                 deltas: vec![Vec::new(); model.kpis.len()],
-                in_stage: vec![Vec::new(); stages],
                 ..Scratch::default()
             },
             values: Vec::new(),
@@ -628,9 +627,7 @@ impl<'c> Pass<'c> {
                 .rev()
                 .find_map(|v| v.touchpoint.filter(|&tp| relevant(tp, s)))
         });
-        for used in in_stage.iter_mut() {
-            used.clear();
-        }
+        in_stage.clear(stages, model.touchpoint_ids.len());
         // Stage `s` lasts from reaching it to reaching the next (times never decrease along
         // the funnel), so one walk finds every stage's touchpoints.
         if let Some(Some(from)) = placement.reached_at.first().filter(|_| level > 0) {
@@ -652,10 +649,8 @@ impl<'c> Pass<'c> {
                 if s >= level {
                     break;
                 }
-                if let Some(tp) = view.touchpoint.filter(|&tp| relevant(tp, s))
-                    && !in_stage[s].contains(&tp)
-                {
-                    in_stage[s].push(tp);
+                if let Some(tp) = view.touchpoint.filter(|&tp| relevant(tp, s)) {
+                    in_stage.insert(s, tp);
                 }
             }
         }

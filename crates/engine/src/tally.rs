@@ -1,6 +1,7 @@
 //! Running counts over a group of customers, and the weekly cohorts behind trends and
 //! conversion drops.
 
+use crate::cond::bits;
 use crate::funnel::{Millis, Placement};
 use crate::kpi::{Cell, Delta};
 use crate::pass::{Merge, add};
@@ -16,7 +17,44 @@ pub(crate) struct Facts<'a> {
     /// The customer's last touchpoint.
     pub last_touchpoint: Option<u16>,
     /// Per stage reached, the touchpoints used while in it (until the next stage).
-    pub touchpoints_in_stage: &'a [Vec<u16>],
+    pub touchpoints_in_stage: &'a StageTouchpoints,
+}
+
+/// Per stage, a set of touchpoints, as bits: a customer's stages see a few touchpoints
+/// each, counted once however often they come back.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct StageTouchpoints {
+    /// Words of bits per stage.
+    words: usize,
+    bits: Vec<u64>,
+}
+
+impl StageTouchpoints {
+    /// Empty sets for `stages` stages among `touchpoints` touchpoints.
+    pub fn clear(&mut self, stages: usize, touchpoints: usize) {
+        self.words = touchpoints.div_ceil(64);
+        self.bits.clear();
+        self.bits.resize(stages * self.words, 0);
+    }
+
+    /// Adds touchpoint `tp` to stage `stage`.
+    pub fn insert(&mut self, stage: usize, tp: u16) {
+        self.bits[stage * self.words + tp as usize / 64] |= 1 << (tp % 64);
+    }
+
+    /// True when stage `stage` holds touchpoint `tp`.
+    pub fn contains(&self, stage: usize, tp: u16) -> bool {
+        self.bits[stage * self.words + tp as usize / 64] & (1 << (tp % 64)) != 0
+    }
+
+    /// The touchpoints of stage `stage`, lowest first.
+    pub fn of(&self, stage: usize) -> impl Iterator<Item = usize> + '_ {
+        let words = &self.bits[stage * self.words..(stage + 1) * self.words];
+        words
+            .iter()
+            .enumerate()
+            .flat_map(|(w, &word)| bits(word).map(move |b| w * 64 + b))
+    }
 }
 
 /// Stage counts, step times, exits and KPI sums over a group of customers.
@@ -59,8 +97,8 @@ impl Tally {
                 // Whole seconds: exact below four minutes, within 0.4% above.
                 self.step_times[s].add((t + 500) / 1000);
             }
-            for &tp in &facts.touchpoints_in_stage[s] {
-                self.visits[s][tp as usize] += 1;
+            for tp in facts.touchpoints_in_stage.of(s) {
+                self.visits[s][tp] += 1;
             }
         }
         if let Some(f) = placement.furthest {
@@ -69,7 +107,7 @@ impl Tally {
         if level > 0
             && level < stages
             && let Some(tp) = facts.last_touchpoint
-            && facts.touchpoints_in_stage[level - 1].contains(&tp)
+            && facts.touchpoints_in_stage.contains(level - 1, tp)
         {
             self.exits[level - 1][tp as usize] += 1;
         }
@@ -269,5 +307,31 @@ mod tests {
         assert_eq!(delay_bucket(60_001), 1);
         assert_eq!(delay_bucket(86_400_000), 4);
         assert_eq!(delay_bucket(100 * 86_400_000), 10);
+    }
+
+    proptest::proptest! {
+        /// The sets hold what was put in each stage, once, whatever the touchpoint count
+        /// (more than one word of bits included), and are empty again once cleared.
+        #[test]
+        fn stage_touchpoints_hold_what_each_stage_was_given(
+            touchpoints in 1usize..200,
+            given in proptest::collection::vec((0usize..4, 0u16..200), 0..40),
+        ) {
+            let mut sets = StageTouchpoints::default();
+            sets.clear(4, touchpoints);
+            let mut expected = vec![std::collections::BTreeSet::new(); 4];
+            for &(stage, tp) in given.iter().filter(|(_, tp)| (*tp as usize) < touchpoints) {
+                sets.insert(stage, tp);
+                expected[stage].insert(tp as usize);
+            }
+            for (stage, tps) in expected.iter().enumerate() {
+                proptest::prop_assert_eq!(sets.of(stage).collect::<Vec<_>>(), tps.iter().copied().collect::<Vec<_>>());
+                for tp in 0..touchpoints as u16 {
+                    proptest::prop_assert_eq!(sets.contains(stage, tp), tps.contains(&(tp as usize)));
+                }
+            }
+            sets.clear(4, touchpoints);
+            proptest::prop_assert!((0..4).all(|s| sets.of(s).next().is_none()));
+        }
     }
 }
