@@ -326,6 +326,8 @@ struct Scratch {
     trouble_seen: TroubleSeen,
     weeks: Vec<u16>,
     cohort_steps: Vec<CohortStep>,
+    /// The customer's events whose code leaves a stage or KPI condition open.
+    open_events: Vec<u32>,
     placement: Placement,
     /// The codes among the customer's events.
     present: CodeSet,
@@ -435,6 +437,7 @@ impl<'c> Pass<'c> {
             trouble_seen,
             weeks: event_weeks,
             cohort_steps,
+            open_events,
             placement,
             present,
             views: spare_views,
@@ -461,6 +464,7 @@ impl<'c> Pass<'c> {
             (false, false, false, false);
         let mut last_week = u16::MAX;
         path.clear();
+        open_events.clear();
         for i in start..end {
             let code = usize::try_from(events.code[i])
                 .ok()
@@ -472,6 +476,9 @@ impl<'c> Pass<'c> {
             open_touchpoints |= plan.touchpoint.is_none();
             open_kpis |= plan.kpis_open != 0;
             open_stages |= plan.stages_open != 0;
+            if plan.stages_open | plan.kpis_open != 0 {
+                open_events.push(views.len() as u32);
+            }
             trouble |= plan.trouble;
             let at = events.at[i];
             let week = weeks_walk.week(at);
@@ -543,7 +550,9 @@ impl<'c> Pass<'c> {
             let scope = model.scope(&views, state, now, names);
             // Conditions matched by this walk, after the ones the codes decided.
             let mut late = 0u64;
-            for (i, view) in views.iter().enumerate() {
+            for &i in open_events.iter() {
+                let i = i as usize;
+                let view = &views[i];
                 let plan = plan_of(model, view.code);
                 if plan.stages_open != 0 {
                     let met = resolve_bits(0, plan.stages_open, |stage| {
