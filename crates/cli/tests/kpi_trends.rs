@@ -72,11 +72,7 @@ fn conversion_rate_trend_comes_from_complete_weekly_cohorts() {
 fn kpi_events_counted_by_bits_or_one_by_one_count_the_same() {
     let dir = demo_with_journey("kpi-bits", 3000);
     let journey = std::fs::read_to_string(dir.join("journey.toml")).unwrap();
-    let kpi = |id: &str, events: &str| {
-        format!(
-            "\n[[kpi]]\nid = \"{id}\"\nstage = \"achat\"\nname = \"{id}\"\nbuiltin = \"impressions\"\nevents = '{events}'\ntarget = 1\n"
-        )
-    };
+    let kpi = |id: &str, events: &str| kpi_toml(id, "achat", "impressions", events);
     let carts = kpi("paniers", r#"event == "add_to_cart""#);
     let value = |file: &str, extra: &str| {
         std::fs::write(dir.join(file), format!("{journey}{carts}{extra}")).unwrap();
@@ -136,9 +132,7 @@ fn kpi_events_decided_by_code_and_left_open_count_in_time_order() {
     let dir = demo_with_journey("kpi-order", 3000);
     let journey = std::fs::read_to_string(dir.join("journey.toml")).unwrap();
     let value = |file: &str, events: &str| {
-        let kpi = format!(
-            "\n[[kpi]]\nid = \"visites\"\nstage = \"consideration\"\nname = \"Visites\"\nbuiltin = \"time_spent\"\nevents = '{events}'\ntarget = 1\n"
-        );
+        let kpi = kpi_toml("visites", "consideration", "time_spent", events);
         std::fs::write(dir.join(file), format!("{journey}{kpi}")).unwrap();
         kpi_named(&analyze_json(&dir, file, &[]), "visites")
     };
@@ -166,4 +160,11 @@ fn kpi_named(report: &serde_json::Value, id: &str) -> serde_json::Value {
         .find(|k| k["id"] == id)
         .cloned()
         .unwrap_or_else(|| panic!("no {id} KPI in {report}"))
+}
+
+/// A `[[kpi]]` table to append to a journey file.
+fn kpi_toml(id: &str, stage: &str, builtin: &str, events: &str) -> String {
+    format!(
+        "\n[[kpi]]\nid = \"{id}\"\nstage = \"{stage}\"\nname = \"{id}\"\nbuiltin = \"{builtin}\"\nevents = '{events}'\ntarget = 1\n"
+    )
 }

@@ -460,8 +460,7 @@ impl<'c> Pass<'c> {
         // One walk does what the event codes alone decide: stage hits, KPI matches, the
         // touchpoint path, active weeks. What the codes leave open is noted, and only the
         // events it concerns are walked again, once every event's view exists.
-        let (mut open_touchpoints, mut open_kpis, mut open_stages, mut trouble) =
-            (false, false, false, false);
+        let (mut open_touchpoints, mut open_kpis, mut trouble) = (false, false, false);
         let mut last_week = u16::MAX;
         path.clear();
         open_events.clear();
@@ -475,9 +474,9 @@ impl<'c> Pass<'c> {
             present.insert(code);
             open_touchpoints |= plan.touchpoint.is_none();
             open_kpis |= plan.kpis_open != 0;
-            open_stages |= plan.stages_open != 0;
+            let index = views.len() as u32;
             if plan.stages_open | plan.kpis_open != 0 {
-                open_events.push(views.len() as u32);
+                open_events.push(index);
             }
             trouble |= plan.trouble;
             let at = events.at[i];
@@ -498,7 +497,6 @@ impl<'c> Pass<'c> {
                     stage: stage as u16,
                 });
             }
-            let index = views.len() as u32;
             for c in bits(plan.kpis_met & walk_conds) {
                 matched[c].push(index);
             }
@@ -546,7 +544,7 @@ impl<'c> Pass<'c> {
         // persona, known only once placed (`EventConds::decided_before_placing`).
         let kpis_now = model.kpis_before_placing || !open_kpis;
         let open_walked = if kpis_now { walk_conds } else { 0 };
-        if open_stages || (open_kpis && open_walked != 0) {
+        if !open_events.is_empty() {
             let scope = model.scope(&views, state, now, names);
             // Conditions matched by this walk, after the ones the codes decided.
             let mut late = 0u64;
