@@ -482,6 +482,7 @@ fn run(
         scan.finish(vec![partial], &mut visit)?;
         pass.gathered
     } else {
+        scan.prepare_traits(&trait_names)?;
         in_parallel(&cx, &scan, &parts, threads, &trait_names)?
     };
     gathered.finish(model);

@@ -39,6 +39,7 @@ mod rare_texts;
 pub mod scan;
 mod segment;
 mod text_pages;
+mod trait_files;
 
 use std::collections::HashMap;
 use std::fs::File;

@@ -29,6 +29,7 @@ use crate::rare_texts::RareTexts;
 use crate::segment::parquet_error;
 use crate::segment::{COLUMNS, Column};
 use crate::text_pages::{PageError, TextBatch, TextPages};
+use crate::trait_files::{self, Generation, RowValue, TraitFile};
 use crate::{StoreError, Text};
 
 /// Rows decoded from a segment at a time.
@@ -1460,7 +1461,25 @@ pub fn traits_named(
     names: &[String],
     scope: TraitScope<'_>,
 ) -> Result<Traits, StoreError> {
+    if matches!(scope, TraitScope::All) {
+        prepare_trait_files(root, names)?;
+    }
     Ok(traits_and_held(root, names, scope, &Merges::load(root)?)?.0)
+}
+
+/// Brings the trait files of `names` up to date (see [`crate::trait_files`]), so that the
+/// parts of an analysis read them rather than SQLite.
+fn prepare_trait_files(root: &Path, names: &[String]) -> Result<(), StoreError> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    let db = crate::read_db(root)?;
+    let generation = Generation::of(&db)?;
+    for name in names {
+        // Not written (a read-only data directory): the analysis reads SQLite.
+        trait_files::ensure(root, &db, generation, name)?;
+    }
+    Ok(())
 }
 
 /// Trait values of merged customers and their survivors, met while loading a part: the
@@ -1473,6 +1492,12 @@ pub struct HeldTraitRows {
 }
 
 impl Scan {
+    /// Brings the trait files of `names` up to date before parts read their traits: once
+    /// per analysis, before the threads start, rather than by every part at once.
+    pub fn prepare_traits(&self, names: &[String]) -> Result<(), StoreError> {
+        prepare_trait_files(&self.root, names)
+    }
+
     /// [`traits_named`] for a part, with the rows of its held customers.
     pub fn part_traits(
         &self,
@@ -1571,76 +1596,126 @@ fn traits_and_held(
                 .collect()
         }
     };
-    let queries = names
-        .iter()
-        .enumerate()
-        .flat_map(|(column, name)| ranges.iter().map(move |&range| (column, name, range)));
-    for (column, name, (low, high)) in queries {
-        let mut rows = statement
-            .query(rusqlite::params![low, high, name])
-            .map_err(db.error())?;
-        while let Some(row) = rows.next().map_err(db.error())? {
-            let stored = row.get::<_, i64>(0).map_err(db.error())? as u64;
-            let at = row.get::<_, i64>(2).map_err(db.error())?;
-            let customer = merges.now(stored);
-            let value = row.get_ref(1).map_err(db.error())?;
-            let text = value.as_str().unwrap_or("null");
-            if merges.holds(stored) {
-                if matches!(scope, TraitScope::Part(_)) {
-                    held.rows.push((
-                        customer,
-                        column,
-                        at,
-                        stored,
-                        serde_json::from_str(text).unwrap_or(serde_json::Value::Null),
-                    ));
-                }
-                let latest = set_at.entry((customer, column)).or_insert(i64::MIN);
-                if at < *latest {
-                    continue;
-                }
-                *latest = at;
+    let generation = Generation::of(&db)?;
+    // Per name: the trait file's shared values as indexes in `traits.values`, once met.
+    let mut shared_index: Vec<Vec<u32>> = vec![Vec::new(); width];
+    let mut take_row = |column: usize, stored: u64, value: RowValue<'_>, at: i64| {
+        let customer = merges.now(stored);
+        let text = value.text();
+        if merges.holds(stored) {
+            if matches!(scope, TraitScope::Part(_)) {
+                held.rows.push((
+                    customer,
+                    column,
+                    at,
+                    stored,
+                    serde_json::from_str(text).unwrap_or(serde_json::Value::Null),
+                ));
             }
-            let index = match interned.get(text) {
-                Some(&index) => index,
-                None => {
-                    let index = traits.values.len() as u32;
-                    traits
-                        .values
-                        .push(serde_json::from_str(text).unwrap_or(serde_json::Value::Null));
-                    // Values met once per customer (a sign-up date) would only fill the table.
-                    if interned.len() < MAX_INTERNED {
-                        interned.insert(text.to_string(), index);
-                    }
-                    index
-                }
-            };
-            let row = match traits.rows.last() {
-                Some(&(last, row)) if last == customer => row,
-                Some(&(last, _)) if last > customer => {
-                    match traits.rows.binary_search_by_key(&customer, |r| r.0) {
-                        Ok(at) => traits.rows[at].1,
-                        Err(_) => {
-                            let next = (traits.cells.len() / width) as u32;
-                            *aside.entry(customer).or_insert(next)
-                        }
-                    }
-                }
-                _ => match aside.get(&customer) {
-                    Some(&row) => row,
-                    None => {
-                        let next = (traits.cells.len() / width) as u32;
-                        traits.rows.push((customer, next));
-                        next
-                    }
-                },
-            } as usize;
-            if row == traits.cells.len() / width {
+            let latest = set_at.entry((customer, column)).or_insert(i64::MIN);
+            if at < *latest {
+                return;
+            }
+            *latest = at;
+        }
+        let known = match value {
+            RowValue::Shared(k, _) => shared_index[column]
+                .get(k as usize)
+                .copied()
+                .filter(|&i| i != Traits::ABSENT),
+            RowValue::Own(_) => None,
+        };
+        let index = match known.or_else(|| interned.get(text).copied()) {
+            Some(index) => index,
+            None => {
+                let index = traits.values.len() as u32;
                 traits
-                    .cells
-                    .extend(std::iter::repeat_n(Traits::ABSENT, width));
+                    .values
+                    .push(serde_json::from_str(text).unwrap_or(serde_json::Value::Null));
+                // Values met once per customer (a sign-up date) would only fill the table.
+                if interned.len() < MAX_INTERNED {
+                    interned.insert(text.to_string(), index);
+                }
+                index
             }
-            traits.cells[row * width + column] = index;
+        };
+        if let RowValue::Shared(k, _) = value {
+            let slots = &mut shared_index[column];
+            if slots.len() <= k as usize {
+                slots.resize(k as usize + 1, Traits::ABSENT);
+            }
+            slots[k as usize] = index;
+        }
+        let row = match traits.rows.last() {
+            Some(&(last, row)) if last == customer => row,
+            Some(&(last, _)) if last > customer => {
+                match traits.rows.binary_search_by_key(&customer, |r| r.0) {
+                    Ok(at) => traits.rows[at].1,
+                    Err(_) => {
+                        let next = (traits.cells.len() / width) as u32;
+                        *aside.entry(customer).or_insert(next)
+                    }
+                }
+            }
+            _ => match aside.get(&customer) {
+                Some(&row) => row,
+                None => {
+                    let next = (traits.cells.len() / width) as u32;
+                    traits.rows.push((customer, next));
+                    next
+                }
+            },
+        } as usize;
+        if row == traits.cells.len() / width {
+            traits
+                .cells
+                .extend(std::iter::repeat_n(Traits::ABSENT, width));
+        }
+        traits.cells[row * width + column] = index;
+    };
+    for (column, name) in names.iter().enumerate() {
+        // A range of customers is read from the trait file when it is current; single
+        // customers, and names without a current file, from SQLite.
+        let file = match scope {
+            TraitScope::Customers(_) => None,
+            _ => TraitFile::open(root, name)
+                .ok()
+                .flatten()
+                .filter(|f| f.is_current(generation)),
+        };
+        for &(low, high) in &ranges {
+            if let Some(file) = &file {
+                let mut handed = 0u64;
+                let read = file.rows_in(low.max(0) as u64, high.max(0) as u64, |c, v, at| {
+                    handed += 1;
+                    take_row(column, c, v, at);
+                });
+                match read {
+                    Ok(()) => continue,
+                    // Refused before any row was handed out: SQLite has the same rows.
+                    Err(_) if handed == 0 => {}
+                    Err(error) => {
+                        return Err(StoreError::Corrupt(format!(
+                            "{error}; delete the folder {} and analyse again",
+                            root.join(trait_files::DIR).display()
+                        )));
+                    }
+                }
+            }
+            let mut rows = statement
+                .query(rusqlite::params![low, high, name])
+                .map_err(db.error())?;
+            while let Some(row) = rows.next().map_err(db.error())? {
+                let stored = row.get::<_, i64>(0).map_err(db.error())? as u64;
+                let at = row.get::<_, i64>(2).map_err(db.error())?;
+                let value = row.get_ref(1).map_err(db.error())?;
+                take_row(
+                    column,
+                    stored,
+                    RowValue::Own(value.as_str().unwrap_or("null")),
+                    at,
+                );
+            }
         }
     }
     if !aside.is_empty() {

@@ -202,6 +202,94 @@ fn traits_keep_their_latest_value_across_imports_and_merges() {
     assert!(none.of(customer.id).is_none());
 }
 
+/// Every customer's value of each name, as an analysis loads them for `scope`.
+fn loaded_traits(
+    dir: &Path,
+    names: &[String],
+    ids: &[u64],
+    scope: parcours_store::scan::TraitScope<'_>,
+) -> Vec<Vec<Option<String>>> {
+    let traits = parcours_store::scan::traits_named(dir, names, scope).unwrap();
+    ids.iter()
+        .map(|&id| {
+            names
+                .iter()
+                .map(|n| traits.of(id).and_then(|t| t.get(n)).map(|v| v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn trait_files_follow_every_import_and_a_damaged_one_is_not_read() {
+    use parcours_store::scan::{Part, TraitScope};
+    let dir = scratch("trait-files");
+    let mut store = Store::open(&dir).unwrap();
+    // Enough customers for several blocks of a trait file; values shared and not.
+    let identify = |i: usize, plan: &str, day: u32| {
+        msg(&format!(
+            r#"{{"type":"identify","userId":"u{i}","traits":{{"plan":"{plan}","email":"u{i}@exemple.fr","ville":"Évry"}},"timestamp":"2026-03-{day:02}T00:00:00Z"}}"#
+        ))
+    };
+    let first: Vec<Event> = (0..3000)
+        .map(|i| identify(i, ["free", "pro", "team"][i % 3], 1))
+        .collect();
+    import(&mut store, &first, 100_000);
+    let ids: Vec<u64> = (0..3000)
+        .map(|i| {
+            parcours_store::customer_by_identifier(&dir, IdKind::User, &format!("u{i}"))
+                .unwrap()
+                .unwrap()
+                .id
+        })
+        .collect();
+    let names: Vec<String> = ["plan", "email", "ville", "absent"]
+        .map(String::from)
+        .to_vec();
+    let from_files = loaded_traits(&dir, &names, &ids, TraitScope::All);
+    let files = dir.join("cache/traits");
+    assert_eq!(std::fs::read_dir(&files).unwrap().count(), names.len());
+    // The same values as SQLite gives one customer at a time.
+    assert_eq!(
+        from_files,
+        loaded_traits(&dir, &names, &ids, TraitScope::Customers(&ids))
+    );
+    assert_eq!(from_files[4][0].as_deref(), Some("\"pro\""));
+    assert_eq!(from_files[4][2].as_deref(), Some("\"Évry\""));
+    // An import changes some values and merges two customers: the files built before it
+    // are stale, and the next load sees the new values.
+    let mut second: Vec<Event> = (0..3000)
+        .step_by(7)
+        .map(|i| identify(i, "entreprise", 5))
+        .collect();
+    second.push(msg(
+        r#"{"type":"alias","userId":"u1","previousId":"u2","timestamp":"2026-03-06T00:00:00Z"}"#,
+    ));
+    import(&mut store, &second, 100_000);
+    let after = loaded_traits(&dir, &names, &ids, TraitScope::All);
+    assert_eq!(
+        after,
+        loaded_traits(&dir, &names, &ids, TraitScope::Customers(&ids))
+    );
+    assert_eq!(after[7][0].as_deref(), Some("\"entreprise\""));
+    assert_eq!(after[8][0], from_files[8][0]);
+    // A part reading a damaged file reads SQLite instead.
+    let plan = std::fs::read_dir(&files)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap() == "706c616e.bin")
+        .expect("the file of `plan`");
+    let mut bytes = std::fs::read(&plan).unwrap();
+    let last = bytes.len() - 2;
+    bytes[last] ^= 0x20;
+    std::fs::write(&plan, bytes).unwrap();
+    let everyone = Part { from: 0, to: None };
+    assert_eq!(
+        loaded_traits(&dir, &names, &ids, TraitScope::Part(everyone)),
+        after
+    );
+}
+
 #[test]
 fn an_abandoned_import_leaves_nothing() {
     let dir = scratch("abandoned");
