@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::breakdown::Breakdown;
 use crate::calendar::Calendar;
-use crate::cond::{CodeInfo, Cond, CustomerState, EventView, Names, Scope};
+use crate::cond::{CodeInfo, Cond, CustomerState, EventTexts, EventView, Names, Scope};
 use crate::funnel::Millis;
 use crate::kpi::{self, CompiledKpi, EventConds};
 use crate::opportunity;
@@ -317,7 +317,8 @@ impl<'j> Model<'j> {
     /// What conditions read for one customer.
     pub(crate) fn scope<'a>(
         &'a self,
-        events: &'a [EventView<'a>],
+        events: &'a [EventView],
+        texts: EventTexts<'a>,
         customer: CustomerState<'a>,
         now: Millis,
         names: &'a Names<'a>,
@@ -325,6 +326,7 @@ impl<'j> Model<'j> {
         Scope {
             catalog: &self.catalog,
             events,
+            texts,
             customer,
             now,
             names,

@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use serde_json::Value as Json;
 
-use crate::cond::{EventView, json_path};
+use crate::cond::{EventTexts, json_path};
 
 /// What `--by` splits customers by.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -91,15 +91,20 @@ pub(crate) fn label(value: &Json) -> Option<Cow<'_, str>> {
 }
 
 /// The value of a field on the first event that carries it.
-pub(crate) fn first_field(views: &[EventView<'_>], context: bool, path: &str) -> Option<String> {
+pub(crate) fn first_field(
+    texts: &EventTexts<'_>,
+    events: usize,
+    context: bool,
+    path: &str,
+) -> Option<String> {
     // The path's first key must appear in the text: most events are skipped unparsed.
     let head = path.split('.').next().unwrap_or(path);
     let needle = format!("\"{head}");
-    views.iter().find_map(|view| {
+    (0..events).find_map(|i| {
         let text = if context {
-            view.context
+            texts.context(i)
         } else {
-            view.properties
+            texts.properties(i)
         }?;
         if !text.contains(&needle) {
             return None;
@@ -135,23 +140,22 @@ mod tests {
 
     #[test]
     fn first_event_carrying_the_field_wins() {
-        let view = |properties: Option<&'static str>| EventView {
-            at: 0,
-            code: 0,
-            properties,
-            context: None,
-            touchpoint: None,
+        let properties = parcours_store::scan::Texts::of([
+            None,
+            Some(r#"{"other":"x"}"#),
+            Some(r#"{"utm":{"source":"google"}}"#),
+            Some(r#"{"utm":{"source":"bing"}}"#),
+        ]);
+        let texts = EventTexts {
+            properties: properties.column(),
+            ..EventTexts::default()
         };
-        let views = [
-            view(None),
-            view(Some(r#"{"other":"x"}"#)),
-            view(Some(r#"{"utm":{"source":"google"}}"#)),
-            view(Some(r#"{"utm":{"source":"bing"}}"#)),
-        ];
         assert_eq!(
-            first_field(&views, false, "utm.source").as_deref(),
+            first_field(&texts, 4, false, "utm.source").as_deref(),
             Some("google")
         );
-        assert_eq!(first_field(&views, false, "missing"), None);
+        assert_eq!(first_field(&texts, 4, false, "missing"), None);
+        // Events past those asked about are not read.
+        assert_eq!(first_field(&texts, 2, false, "utm.source"), None);
     }
 }

@@ -15,6 +15,7 @@ use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parcours_expr::{BinaryOp, Expr, ExprKind, Field, Func};
+use parcours_store::scan::TextColumn;
 use regex::Regex;
 use serde_json::Value as Json;
 
@@ -29,19 +30,39 @@ pub struct CodeInfo {
     pub name: String,
 }
 
-/// One event as conditions see it.
+/// One event as conditions see it; its texts are in the [`EventTexts`] beside the events,
+/// read only for the events a condition reads them of.
 #[derive(Clone, Copy, Debug)]
-pub struct EventView<'a> {
+pub struct EventView {
     /// When it happened.
     pub at: Millis,
     /// Its event code, an index into the catalogue.
     pub code: u32,
-    /// Properties, JSON text.
-    pub properties: Option<&'a str>,
-    /// Context, JSON text.
-    pub context: Option<&'a str>,
     /// The touchpoint it matched, if any (index in journey order).
     pub touchpoint: Option<u16>,
+}
+
+/// The texts of a customer's events, by event index.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EventTexts<'a> {
+    /// Properties, JSON text.
+    pub properties: TextColumn<'a>,
+    /// Context, JSON text.
+    pub context: TextColumn<'a>,
+    /// The row of the columns holding the first event.
+    pub first: usize,
+}
+
+impl<'a> EventTexts<'a> {
+    /// The properties of event `index`.
+    pub fn properties(&self, index: usize) -> Option<&'a str> {
+        self.properties.get(self.first + index)
+    }
+
+    /// The context of event `index`.
+    pub fn context(&self, index: usize) -> Option<&'a str> {
+        self.context.get(self.first + index)
+    }
 }
 
 /// What a customer condition may read besides events.
@@ -179,6 +200,17 @@ impl CodeSet {
         self.words[word] |= 1 << (code % 64);
     }
 
+    /// Adds the entries below 64 set in `low`.
+    pub fn insert_low(&mut self, low: u64) {
+        if low == 0 {
+            return;
+        }
+        if self.words.is_empty() {
+            self.words.push(0);
+        }
+        self.words[0] |= low;
+    }
+
     /// True when the two sets share a code.
     fn meets(&self, other: &CodeSet) -> bool {
         self.words.iter().zip(&other.words).any(|(a, b)| a & b != 0)
@@ -266,6 +298,7 @@ impl Cond {
         let nobody = Scope {
             catalog,
             events: &[],
+            texts: EventTexts::default(),
             customer: CustomerState::default(),
             now: 0,
             names,
@@ -461,7 +494,9 @@ pub struct Scope<'a> {
     /// The catalogue of event codes.
     pub catalog: &'a [CodeInfo],
     /// The customer's events, sorted by time.
-    pub events: &'a [EventView<'a>],
+    pub events: &'a [EventView],
+    /// Their texts.
+    pub texts: EventTexts<'a>,
     /// Customer state for customer conditions and traits.
     pub customer: CustomerState<'a>,
     /// "Now" for customer conditions (the end of the analysed period).
@@ -686,7 +721,7 @@ impl History {
 
 /// Lists the indices of `events` by event code, for the `wanted` codes.
 fn list_by_code(
-    events: &[EventView<'_>],
+    events: &[EventView],
     wanted: &[bool],
     by_code: &mut Vec<Vec<u32>>,
     used: &mut Vec<u32>,
@@ -847,9 +882,9 @@ fn eval<'a>(
         Node::Stage => at.customer.stage.map_or(Val::Missing, Val::Pos),
         Node::Persona => at.customer.persona.map_or(Val::Missing, Val::Pos),
         Node::Prop(path) | Node::Context(path) => {
-            let text = match (node, event) {
-                (Node::Prop(_), Some(e)) => e.properties,
-                (_, Some(e)) => e.context,
+            let text = match (node, index) {
+                (Node::Prop(_), Some(i)) => at.texts.properties(i),
+                (_, Some(i)) => at.texts.context(i),
                 _ => None,
             };
             let (Some(text), Some(i)) = (text, index) else {
@@ -1184,6 +1219,7 @@ fn compare(op: BinaryOp, l: &Val<'_>, r: &Val<'_>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use parcours_store::scan::Texts;
 
     #[test]
     fn bit_sets_resolve_open_conditions_by_testing_them() {
@@ -1192,6 +1228,29 @@ mod tests {
         assert_eq!(bits(1 << 63).collect::<Vec<_>>(), [63]);
         let met = resolve_bits(0b0001, 0b0110, |c| c == 2);
         assert_eq!(met, 0b0101);
+    }
+
+    #[test]
+    fn codes_gathered_as_low_bits_are_the_codes_inserted() {
+        let codes = [0u32, 5, 63, 64, 130];
+        let mut one_by_one = CodeSet::default();
+        let mut gathered = CodeSet::default();
+        let mut low = 0u64;
+        for &code in &codes {
+            one_by_one.insert(code);
+            if code < 64 {
+                low |= 1 << code;
+            } else {
+                gathered.insert(code);
+            }
+        }
+        gathered.insert_low(low);
+        assert_eq!(gathered.words, one_by_one.words);
+        for code in 0..200 {
+            let mut single = CodeSet::default();
+            single.insert(code);
+            assert_eq!(single.meets(&gathered), codes.contains(&code), "{code}");
+        }
     }
 
     fn customer_cond(text: &str) -> Cond {
@@ -1222,14 +1281,13 @@ mod tests {
         let event = |at, code| EventView {
             at,
             code,
-            properties: None,
-            context: None,
             touchpoint: None,
         };
         let events = [event(0, 1), event(10, 1), event(20, 0)];
         let scope = Scope {
             catalog: &catalog,
             events: &events,
+            texts: EventTexts::default(),
             customer: CustomerState::default(),
             now: 20,
             names: &NAMES,
@@ -1261,13 +1319,16 @@ mod tests {
         let events = [EventView {
             at: 0,
             code: 0,
-            properties: Some(r#"{"score":"9","plan":{"name":"pro"}}"#),
-            context: None,
             touchpoint: None,
         }];
+        let properties = Texts::of([Some(r#"{"score":"9","plan":{"name":"pro"}}"#)]);
         let scope = Scope {
             catalog: &catalog,
             events: &events,
+            texts: EventTexts {
+                properties: properties.column(),
+                ..EventTexts::default()
+            },
             customer: CustomerState::default(),
             now: 0,
             names: &NAMES,
@@ -1314,19 +1375,19 @@ mod tests {
             let mut sorted = events.clone();
             sorted.sort_by_key(|e| e.1);
             let texts = [None, Some(r#"{"k":"x"}"#), Some(r#"{"k":"y"}"#)];
-            let views: Vec<EventView<'_>> = sorted
+            let views: Vec<EventView> = sorted
                 .iter()
-                .map(|&(code, seconds, text)| EventView {
+                .map(|&(code, seconds, _)| EventView {
                     at: seconds * 1000,
                     code,
-                    properties: texts[text as usize],
-                    context: None,
                     touchpoint: None,
                 })
                 .collect();
+            let properties = Texts::of(sorted.iter().map(|&(_, _, text)| texts[text as usize]));
             let scope = Scope {
                 catalog: &catalog,
                 events: &views,
+                texts: EventTexts { properties: properties.column(), ..EventTexts::default() },
                 customer: CustomerState { traits: None, stage, persona },
                 now: now * 1000,
                 names: &names,

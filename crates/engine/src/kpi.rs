@@ -5,7 +5,7 @@ use parcours_journey::{Direction, Kpi, Measure, Unit};
 use serde::Serialize;
 
 use crate::cond::{
-    CodeInfo, CodeSet, Cond, EventView, History, Names, Scope, bits, json_path, resolve_bits,
+    CodeInfo, CodeSet, Cond, EventTexts, History, Names, Scope, bits, json_path, resolve_bits,
 };
 use crate::funnel::Millis;
 use crate::stats::{Moments, Proportion, Quantiles};
@@ -346,7 +346,8 @@ pub(crate) fn contribute(
             property,
         } => {
             for &i in &input.matched[*c] {
-                if let Some(v) = number_property(history, events, i as usize, property) {
+                if let Some(v) = number_property(history, &input.scope.texts, i as usize, property)
+                {
                     out.push(Delta {
                         week: week(i),
                         num: v,
@@ -363,7 +364,7 @@ pub(crate) fn contribute(
         } => {
             // The latest answer counts.
             let latest = input.matched[*c].iter().rev().find_map(|&i| {
-                number_property(history, events, i as usize, property).map(|v| (i, v))
+                number_property(history, &input.scope.texts, i as usize, property).map(|v| (i, v))
             });
             if let Some((i, score)) = latest {
                 let signed = if score >= 9.0 {
@@ -431,11 +432,11 @@ fn tick(out: &mut Vec<Delta>, week: u16, num: f64, den: f64) {
 /// A number read from a property (numbers and numeric texts).
 pub(crate) fn number_property(
     history: &mut History,
-    events: &[EventView<'_>],
+    texts: &EventTexts<'_>,
     index: usize,
     path: &str,
 ) -> Option<f64> {
-    let json = history.json(index, false, events[index].properties?)?;
+    let json = history.json(index, false, texts.properties(index)?)?;
     match json_path(json, path)? {
         serde_json::Value::Number(n) => n.as_f64(),
         serde_json::Value::String(s) => s.trim().parse().ok(),

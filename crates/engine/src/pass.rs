@@ -10,7 +10,9 @@ use crate::HashMap;
 use crate::analyze::{CodePlan, CustomerPlace, Model, Options};
 use crate::breakdown::{self, Breakdown, MAX_GROUPS, NONE, OTHER};
 use crate::calendar::Calendar;
-use crate::cond::{CodeSet, CustomerState, EventView, History, Names, bits, resolve_bits};
+use crate::cond::{
+    CodeSet, CustomerState, EventTexts, EventView, History, Names, Scope, bits, resolve_bits,
+};
 use crate::funnel::{Hit, Millis, Placement, place_into};
 use crate::kpi::{self, CustomerKpiInput, Delta};
 use crate::opportunity;
@@ -331,8 +333,8 @@ struct Scratch {
     placement: Placement,
     /// The codes among the customer's events.
     present: CodeSet,
-    /// The allocation of the customer's event views, kept from customer to customer.
-    views: Vec<EventView<'static>>,
+    /// The customer's event views.
+    views: Vec<EventView>,
 }
 
 /// A pass over some customers.
@@ -440,7 +442,7 @@ impl<'c> Pass<'c> {
             open_events,
             placement,
             present,
-            views: spare_views,
+            views,
         } = &mut self.scratch;
         let gathered = &mut self.gathered;
         let (start, end) = period_range(&events, cx.options);
@@ -448,8 +450,13 @@ impl<'c> Pass<'c> {
             return;
         }
         gathered.events += (end - start) as u64;
-        let mut views: Vec<EventView<'_>> = recycle(std::mem::take(spare_views));
+        views.clear();
         views.reserve(end - start);
+        let texts = EventTexts {
+            properties: events.properties,
+            context: events.context,
+            first: start,
+        };
         event_weeks.clear();
         present.clear();
         let mut weeks_walk = calendar.walk();
@@ -462,6 +469,8 @@ impl<'c> Pass<'c> {
         // events it concerns are walked again, once every event's view exists.
         let (mut open_touchpoints, mut open_kpis, mut trouble) = (false, false, false);
         let mut last_week = u16::MAX;
+        // The codes below 64 met (most catalogues have fewer), gathered in a register.
+        let mut low_codes = 0u64;
         path.clear();
         open_events.clear();
         for i in start..end {
@@ -471,7 +480,11 @@ impl<'c> Pass<'c> {
                 .copied()
                 .unwrap_or(0);
             let plan = plan_of(model, code);
-            present.insert(code);
+            if code < 64 {
+                low_codes |= 1 << code;
+            } else {
+                present.insert(code);
+            }
             open_touchpoints |= plan.touchpoint.is_none();
             open_kpis |= plan.kpis_open != 0;
             let index = views.len() as u32;
@@ -509,11 +522,10 @@ impl<'c> Pass<'c> {
             views.push(EventView {
                 at,
                 code,
-                properties: events.properties.get(i),
-                context: events.context.get(i),
                 touchpoint,
             });
         }
+        present.insert_low(low_codes);
         let state = CustomerState {
             traits: self.traits.of(events.customer),
             stage: None,
@@ -526,7 +538,7 @@ impl<'c> Pass<'c> {
                 if plan.touchpoint.is_some() {
                     continue;
                 }
-                let scope = model.scope(&views, state, now, names);
+                let scope = model.scope(views, texts, state, now, names);
                 views[i].touchpoint = model
                     .touchpoints
                     .iter()
@@ -545,7 +557,7 @@ impl<'c> Pass<'c> {
         let kpis_now = model.kpis_before_placing || !open_kpis;
         let open_walked = if kpis_now { walk_conds } else { 0 };
         if !open_events.is_empty() {
-            let scope = model.scope(&views, state, now, names);
+            let scope = model.scope(views, texts, state, now, names);
             // Conditions matched by this walk, after the ones the codes decided.
             let mut late = 0u64;
             for &i in open_events.iter() {
@@ -584,7 +596,7 @@ impl<'c> Pass<'c> {
             stage: placement.furthest,
             ..state
         };
-        let scope = model.scope(&views, state, now, names);
+        let scope = model.scope(views, texts, state, now, names);
         let persona = model.personas.iter().position(|p| {
             p.as_ref()
                 .is_some_and(|p| p.on_customer_among(&scope, history, present))
@@ -593,7 +605,7 @@ impl<'c> Pass<'c> {
             gathered.persona_sizes[p] += 1;
         }
         state.persona = persona.map(|p| p as u16);
-        let scope = model.scope(&views, state, now, names);
+        let scope = model.scope(views, texts, state, now, names);
         member.clear();
         for (index, segment) in model.segments.iter().enumerate() {
             if segment.on_customer_among(&scope, history, present) {
@@ -674,7 +686,7 @@ impl<'c> Pass<'c> {
         if trouble {
             count_trouble(
                 model,
-                &views,
+                &scope,
                 placement,
                 event_weeks,
                 weeks,
@@ -713,11 +725,13 @@ impl<'c> Pass<'c> {
                 )),
                 Breakdown::Prop(name) => values.push((
                     NO_ID,
-                    breakdown::first_field(&views, false, name).map_or_else(none, Cow::Owned),
+                    breakdown::first_field(&texts, views.len(), false, name)
+                        .map_or_else(none, Cow::Owned),
                 )),
                 Breakdown::Context(name) => values.push((
                     NO_ID,
-                    breakdown::first_field(&views, true, name).map_or_else(none, Cow::Owned),
+                    breakdown::first_field(&texts, views.len(), true, name)
+                        .map_or_else(none, Cow::Owned),
                 )),
                 Breakdown::Trait(name) => {
                     let traits = state.traits;
@@ -763,21 +777,12 @@ impl<'c> Pass<'c> {
                 events: views.len() as u32,
             });
         }
-        *spare_views = recycle(views);
     }
-}
-
-/// An empty vector of views of another lifetime, on the same allocation: views borrow one
-/// customer's texts, their buffer outlives it. (Collecting in place keeps the allocation;
-/// were it not kept, the views would only be allocated anew, as before.)
-fn recycle<'b>(mut views: Vec<EventView<'_>>) -> Vec<EventView<'b>> {
-    views.clear();
-    views.into_iter().map(|_| unreachable!("cleared")).collect()
 }
 
 fn count_trouble(
     model: &Model<'_>,
-    views: &[EventView<'_>],
+    scope: &Scope<'_>,
     placement: &Placement,
     event_weeks: &[u16],
     weeks: usize,
@@ -785,7 +790,7 @@ fn count_trouble(
     trouble: &mut HashMap<u32, TroubleCounts>,
 ) {
     seen.weeks.clear();
-    for (view, &w) in views.iter().zip(event_weeks) {
+    for (i, (view, &w)) in scope.events.iter().zip(event_weeks).enumerate() {
         if !plan_of(model, view.code).trouble {
             continue;
         }
@@ -816,7 +821,7 @@ fn count_trouble(
         if let Some(tp) = view.touchpoint {
             *counts.touchpoints.entry(tp).or_default() += 1;
         }
-        for field in seen.fields(view.properties) {
+        for field in seen.fields(scope.texts.properties(i)) {
             match counts.values.get_mut(field.as_str()) {
                 Some(per_week) => per_week[w] += 1,
                 None => {

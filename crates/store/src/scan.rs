@@ -74,8 +74,18 @@ impl Texts {
         self.column().get(i)
     }
 
+    /// The texts `values`, one per event (`None`: absent).
+    pub fn of<'v>(values: impl IntoIterator<Item = Option<&'v str>>) -> Texts {
+        let mut texts = Texts::default();
+        for value in values {
+            texts.data.push_str(value.unwrap_or(""));
+            texts.ends.push(texts.data.len() as u32);
+        }
+        texts
+    }
+
     /// The values as a borrowed [`TextColumn`].
-    fn column(&self) -> TextColumn<'_> {
+    pub fn column(&self) -> TextColumn<'_> {
         TextColumn {
             data: &self.data,
             ends: &self.ends,
