@@ -384,10 +384,12 @@ pub(crate) fn contribute(
             }
         }
         Plan::TimeSpent { events: c } => {
-            let mut session: Option<(Millis, Millis)> = None;
-            let close = |start: Millis, end: Millis, out: &mut Vec<Delta>| {
+            // (first event, its time, the time of the last): a session counts in the week
+            // of its first event.
+            let mut session: Option<(u32, Millis, Millis)> = None;
+            let close = |first: u32, start: Millis, end: Millis, out: &mut Vec<Delta>| {
                 out.push(Delta {
-                    week: (input.week_of)(start),
+                    week: week(first),
                     session: Some(((end - start) / 1000).clamp(0, u32::MAX as i64) as u32),
                     ..Delta::default()
                 });
@@ -395,16 +397,18 @@ pub(crate) fn contribute(
             for &i in &input.matched[*c] {
                 let at = events[i as usize].at;
                 session = match session {
-                    Some((start, last)) if at - last <= SESSION_GAP => Some((start, at)),
-                    Some((start, last)) => {
-                        close(start, last, out);
-                        Some((at, at))
+                    Some((first, start, last)) if at - last <= SESSION_GAP => {
+                        Some((first, start, at))
                     }
-                    None => Some((at, at)),
+                    Some((first, start, last)) => {
+                        close(first, start, last, out);
+                        Some((i, at, at))
+                    }
+                    None => Some((i, at, at)),
                 };
             }
-            if let Some((start, last)) = session {
-                close(start, last, out);
+            if let Some((first, start, last)) = session {
+                close(first, start, last, out);
             }
         }
         Plan::StageConversion => {}

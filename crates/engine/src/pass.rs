@@ -75,12 +75,23 @@ impl<T: Merge> Groups<T> {
         }
     }
 
+    /// The group of the value `id` stands for, when met before in this pass.
+    fn known(&mut self, id: u32) -> Option<&mut T> {
+        let at = self.known_at(id)?;
+        Some(&mut self.groups[at as usize].1)
+    }
+
+    fn known_at(&self, id: u32) -> Option<u32> {
+        self.by_id
+            .get(id as usize)
+            .copied()
+            .filter(|&at| at != UNSEEN)
+    }
+
     /// The group of `value`, whose `id` (or [`NO_ID`]) stands for it within this pass:
     /// equal ids, equal values.
     fn slot(&mut self, id: u32, value: &str, make: impl FnOnce() -> T) -> &mut T {
-        if let Some(&at) = self.by_id.get(id as usize)
-            && at != UNSEEN
-        {
+        if let Some(at) = self.known_at(id) {
             return &mut self.groups[at as usize].1;
         }
         let at = match self.index.get(value) {
@@ -349,6 +360,8 @@ pub(crate) struct Pass<'c> {
     counted: Vec<bool>,
     /// The KPI event conditions matched customer by customer, as bits.
     walk_conds: u64,
+    /// Per breakdown gap dimension: the trait's column in the traits loaded, for a trait.
+    gap_trait_columns: Vec<Option<usize>>,
 }
 
 /// The bit of condition `c` (none past 64).
@@ -374,20 +387,25 @@ impl<'c> Pass<'c> {
                 }
             }
         }
+        let gaps = model.gap_dimensions();
+        let gap_trait_columns = gaps
+            .iter()
+            .map(|by| match by {
+                Breakdown::Trait(name) => traits.column_of(name),
+                _ => None,
+            })
+            .collect();
         Pass {
             counted,
             walk_conds,
+            gap_trait_columns,
             cx,
             traits: traits.cursor(),
             gathered: Gathered {
                 overall: Tally::new(stages, model.touchpoint_ids.len(), model.kpis.len(), weeks),
                 cohorts: Cohorts::new(stages, weeks),
                 by: cx.options.by.clone().map(Groups::new),
-                gaps: model
-                    .gap_dimensions()
-                    .into_iter()
-                    .map(Groups::new)
-                    .collect(),
+                gaps: gaps.into_iter().map(Groups::new).collect(),
                 paths: PathCounts::new(model.touchpoint_ids.len()),
                 trouble: HashMap::default(),
                 active: vec![0; weeks],
@@ -754,7 +772,23 @@ impl<'c> Pass<'c> {
                 .add(&facts);
             }
         }
-        for dim in gathered.gaps.iter_mut() {
+        for (dim, &column) in gathered.gaps.iter_mut().zip(&self.gap_trait_columns) {
+            // The group is found by the number standing for the value, the value itself
+            // only looked at the first time.
+            let id = match &dim.by {
+                Breakdown::Persona => Some(id_of(persona)),
+                Breakdown::Channel => Some(id_of(first_touchpoint)),
+                Breakdown::Trait(_) => Some(id_of(
+                    column
+                        .and_then(|c| state.traits.and_then(|t| t.value_id_at(c)))
+                        .map(|id| id as usize),
+                )),
+                _ => None,
+            };
+            if let Some(group) = id.and_then(|id| dim.known(id)) {
+                group.add(cohort_steps);
+                continue;
+            }
             value_of(&dim.by, values);
             for (id, value) in values.drain(..) {
                 dim.slot(id, &value, || Cohorts::new(stages, weeks))

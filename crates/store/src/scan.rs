@@ -1393,6 +1393,11 @@ impl Traits {
         }
     }
 
+    /// Where trait `name` is among the names loaded, for [`CustomerTraits::value_id_at`].
+    pub fn column_of(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|n| n == name)
+    }
+
     /// Customers with at least one of the traits.
     pub fn customers(&self) -> usize {
         self.rows.len()
@@ -1442,9 +1447,16 @@ impl<'a> CustomerTraits<'a> {
     /// same for equal values (of the first 65,536 distinct ones), so a number that stands
     /// for the value within one [`Traits`].
     pub fn value_id(&self, name: &str) -> Option<u32> {
+        self.value_id_at(self.traits.column_of(name)?)
+    }
+
+    /// [`CustomerTraits::value_id`] of the trait in column `column` ([`Traits::column_of`]).
+    pub fn value_id_at(&self, column: usize) -> Option<u32> {
         let traits = self.traits;
-        let column = traits.names.iter().position(|n| n == name)?;
-        let cell = traits.cells[self.row * traits.names.len() + column];
+        let cell = *traits
+            .cells
+            .get(self.row * traits.names.len() + column)
+            .filter(|_| column < traits.names.len())?;
         (cell != Traits::ABSENT).then_some(cell)
     }
 }

@@ -171,6 +171,13 @@ fn traits_keep_their_latest_value_across_imports_and_merges() {
         assert_eq!(mine.get("plan").unwrap(), "free", "{scope:?}");
         assert_eq!(mine.get("city").unwrap(), "Paris", "{scope:?}");
         assert_eq!(mine.get("absent"), None);
+        // By column, as by name.
+        for name in &names {
+            let column = traits.column_of(name).unwrap();
+            assert_eq!(mine.value_id_at(column), mine.value_id(name), "{name}");
+        }
+        assert_eq!(traits.column_of("never loaded"), None);
+        assert_eq!(mine.value_id_at(names.len()), None);
     }
     // The held customers' traits put together from the rows the parts met give the same.
     use parcours_store::scan::{Scan, held_traits};
