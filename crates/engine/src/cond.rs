@@ -168,6 +168,11 @@ pub struct Cond {
     pub reads_customer: bool,
     /// Trait names read (the first segment of dotted paths too).
     traits: Vec<String>,
+    /// The trait whose value alone decides the condition, when it reads nothing else (no
+    /// event, history, stage or persona) and that trait by a name without dots: its answer
+    /// is kept per value id ([`History`]), a persona rule on a platform or plan evaluated once
+    /// per value rather than once per customer.
+    sole_trait: Option<String>,
     /// Per catalogue entry, when [`Cond::specialize`] ran: the condition with what the event
     /// code decides already decided (`None`: the whole condition is), for [`Cond::on_event`].
     by_code: Vec<Option<Node>>,
@@ -247,10 +252,15 @@ impl Cond {
             reads_traits: false,
             reads_customer: false,
             traits: Vec::new(),
+            sole_trait: None,
             by_code: Vec::new(),
             quiet: None,
         };
         cond.root = cond.node(expr, names);
+        cond.sole_trait = sole_trait(&cond.root)
+            .flatten()
+            .map(str::to_owned)
+            .filter(|_| cond.calls.is_empty());
         if rewrite {
             cond.root = fast(cond.root);
             for call in &mut cond.calls {
@@ -471,6 +481,20 @@ impl Cond {
 
     /// Evaluates the condition on a customer (as of `at.now`).
     pub fn on_customer(&self, at: &Scope<'_>, history: &mut History) -> bool {
+        if let Some(name) = &self.sole_trait {
+            // 0: no value; else the value's id plus one.
+            let key = at
+                .customer
+                .traits
+                .and_then(|t| t.value_id(name))
+                .map_or(0, |id| id as usize + 1);
+            if let Some(known) = history.trait_answer(self.id, key) {
+                return known;
+            }
+            let answer = truthy(&eval(&self.root, self, at, history, None));
+            history.keep_trait_answer(self.id, key, answer);
+            return answer;
+        }
         truthy(&eval(&self.root, self, at, history, None))
     }
 
@@ -560,6 +584,10 @@ pub struct History {
     parsed: [Vec<Option<Option<Json>>>; 2],
     /// The generation `parsed` is for.
     parsed_for: u32,
+    /// Per condition decided by one trait ([`Cond::sole_trait`]): its answer per value key
+    /// (0 unknown, 1 false, 2 true). Value ids stand for one value within a pass, whose
+    /// customers share this history.
+    trait_answers: Vec<(u64, Vec<u8>)>,
 }
 
 /// One history function's cache.
@@ -622,6 +650,37 @@ impl History {
         list[index]
             .get_or_insert_with(|| serde_json::from_str(text).ok())
             .as_ref()
+    }
+
+    /// Keys of trait answers kept per condition: values past them are evaluated each time
+    /// (a trait with an id per customer would only fill the table).
+    const TRAIT_ANSWERS: usize = 1 << 16;
+
+    fn trait_answer(&self, cond: u64, key: usize) -> Option<bool> {
+        let (_, answers) = self.trait_answers.iter().find(|(c, _)| *c == cond)?;
+        match answers.get(key) {
+            Some(1) => Some(false),
+            Some(2) => Some(true),
+            _ => None,
+        }
+    }
+
+    fn keep_trait_answer(&mut self, cond: u64, key: usize, answer: bool) {
+        if key >= Self::TRAIT_ANSWERS {
+            return;
+        }
+        let at = match self.trait_answers.iter().position(|(c, _)| *c == cond) {
+            Some(at) => at,
+            None => {
+                self.trait_answers.push((cond, Vec::new()));
+                self.trait_answers.len() - 1
+            }
+        };
+        let answers = &mut self.trait_answers[at].1;
+        if answers.len() <= key {
+            answers.resize(key + 1, 0);
+        }
+        answers[key] = 1 + u8::from(answer);
     }
 
     /// Forgets the previous customer.
@@ -743,6 +802,23 @@ fn list_by_code(
             used.push(event.code);
         }
         list.push(index as u32);
+    }
+}
+
+/// What trait `node` reads when it reads nothing else: `Some(None)` for nothing at all,
+/// `Some(Some(name))` for the one trait `name` (by a name without dots), `None` otherwise.
+fn sole_trait(node: &Node) -> Option<Option<&str>> {
+    match node {
+        Node::Lit(_) | Node::List(_) => Some(None),
+        Node::Trait(path) if !path.contains('.') => Some(Some(path)),
+        Node::Not(inner) | Node::Matches(inner, _) => sole_trait(inner),
+        Node::And(l, r) | Node::Or(l, r) | Node::Cmp(_, l, r) => {
+            match (sole_trait(l)?, sole_trait(r)?) {
+                (Some(a), Some(b)) if a != b => None,
+                (a, b) => Some(a.or(b)),
+            }
+        }
+        _ => None,
     }
 }
 
@@ -1228,6 +1304,58 @@ mod tests {
         assert_eq!(bits(1 << 63).collect::<Vec<_>>(), [63]);
         let met = resolve_bits(0b0001, 0b0110, |c| c == 2);
         assert_eq!(met, 0b0101);
+    }
+
+    proptest::proptest! {
+        /// A condition decided by one trait answers the same when its answers are kept per
+        /// value across customers as when evaluated for each.
+        #[test]
+        fn trait_answers_kept_per_value_are_the_answers(
+            values in proptest::collection::vec(proptest::option::of(0usize..6), 1..60),
+        ) {
+            let pool = [
+                serde_json::json!("ios"),
+                serde_json::json!("android"),
+                serde_json::json!("web"),
+                serde_json::json!(3),
+                serde_json::Value::Null,
+                serde_json::json!("iPadOS"),
+            ];
+            let names = ["platform".to_string(), "plan".to_string()];
+            let traits = parcours_store::scan::Traits::from_values(
+                &names,
+                values.iter().enumerate().map(|(c, v)| {
+                    (c as u64, vec![v.map(|i| pool[i].clone()), Some(serde_json::json!("pro"))])
+                }),
+            );
+            let expr_names = parcours_expr::Names::default();
+            let mut checks = parcours_expr::Scope::customer(expr_names);
+            checks.customer_state_allowed = true;
+            for text in [
+                r#"trait.platform in ["ios", "android"]"#,
+                r#"trait.platform == "web" or trait.platform == 3"#,
+                r#"not (trait.platform matches "^i")"#,
+                r#"trait.platform != "ios""#,
+                r#"trait.plan == "pro" and trait.platform == "web""#,
+            ] {
+                let expr = parcours_expr::compile(text, &checks).unwrap();
+                let cond = Cond::compile(&expr, &NAMES);
+                proptest::prop_assert_eq!(cond.sole_trait.is_some(), !text.contains("plan"), "{}", text);
+                let mut kept = History::default();
+                for customer in 0..values.len() as u64 {
+                    let scope = Scope {
+                        catalog: &[],
+                        events: &[],
+                        texts: EventTexts::default(),
+                        customer: CustomerState { traits: traits.of(customer), stage: None, persona: None },
+                        now: 0,
+                        names: &NAMES,
+                    };
+                    let plain = truthy(&eval(&cond.root, &cond, &scope, &mut History::default(), None));
+                    proptest::prop_assert_eq!(cond.on_customer(&scope, &mut kept), plain, "{} for {}", text, customer);
+                }
+            }
+        }
     }
 
     #[test]

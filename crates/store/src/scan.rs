@@ -1393,6 +1393,36 @@ impl Traits {
         }
     }
 
+    /// Traits given directly: per customer (in increasing order), a value or none per name.
+    /// Equal values share an id, as when loaded from the store.
+    pub fn from_values(
+        names: &[String],
+        customers: impl IntoIterator<Item = (u64, Vec<Option<serde_json::Value>>)>,
+    ) -> Traits {
+        let mut traits = Traits {
+            names: names.to_vec(),
+            ..Traits::default()
+        };
+        for (customer, values) in customers {
+            let row = traits.rows.len() as u32;
+            traits.rows.push((customer, row));
+            for column in 0..names.len() {
+                let cell = match values.get(column).cloned().flatten() {
+                    Some(value) => match traits.values.iter().position(|v| *v == value) {
+                        Some(id) => id as u32,
+                        None => {
+                            traits.values.push(value);
+                            traits.values.len() as u32 - 1
+                        }
+                    },
+                    None => Traits::ABSENT,
+                };
+                traits.cells.push(cell);
+            }
+        }
+        traits
+    }
+
     /// Where trait `name` is among the names loaded, for [`CustomerTraits::value_id_at`].
     pub fn column_of(&self, name: &str) -> Option<usize> {
         self.names.iter().position(|n| n == name)
