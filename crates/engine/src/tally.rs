@@ -236,20 +236,18 @@ impl Cohorts {
         out.clear();
         let weeks = weeks.max(1);
         let at = &facts.placement.reached_at;
-        for s in 0..stages {
-            let before = if s == 0 {
-                Some(facts.first_event)
-            } else {
-                at[s - 1]
-            };
-            let Some(before) = before else { break };
-            let entered = s * weeks + week_of(before);
+        // The time a stage was reached and its week, the start of the next step.
+        let mut before = Some((facts.first_event, week_of(facts.first_event)));
+        for (s, reached) in at.iter().enumerate().take(stages) {
+            let Some((since, week)) = before else { break };
+            let entered = s * weeks + week;
+            before = reached.map(|now| (now, week_of(now)));
             out.push(CohortStep {
                 entered,
-                reached: at[s].map(|now| {
+                reached: before.map(|(now, now_week)| {
                     (
-                        entered * BUCKETS + delay_bucket(now - before),
-                        s * weeks + week_of(now),
+                        entered * BUCKETS + delay_bucket(now - since),
+                        s * weeks + now_week,
                     )
                 }),
             });
