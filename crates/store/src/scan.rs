@@ -1526,11 +1526,15 @@ fn prepare_trait_files(root: &Path, names: &[String]) -> Result<(), StoreError> 
         return Ok(());
     }
     let db = crate::read_db(root)?;
+    // One snapshot: the rows a file is built from are those of the generation it records,
+    // even while an import commits.
+    db.conn.execute_batch("BEGIN").map_err(db.error())?;
     let generation = Generation::of(&db)?;
     for name in names {
         // Not written (a read-only data directory): the analysis reads SQLite.
         trait_files::ensure(root, &db, generation, name)?;
     }
+    db.conn.execute_batch("COMMIT").map_err(db.error())?;
     Ok(())
 }
 
