@@ -1531,7 +1531,6 @@ fn prepare_trait_files(root: &Path, names: &[String]) -> Result<(), StoreError> 
     db.conn.execute_batch("BEGIN").map_err(db.error())?;
     let generation = Generation::of(&db)?;
     for name in names {
-        // Not written (a read-only data directory): the analysis reads SQLite.
         trait_files::ensure(root, &db, generation, name)?;
     }
     db.conn.execute_batch("COMMIT").map_err(db.error())?;

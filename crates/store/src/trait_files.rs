@@ -156,14 +156,9 @@ impl TraitFile {
         if &header[..8] != MAGIC {
             return Err(malformed("magic"));
         }
-        let mut at = 8;
-        let mut take = |n: usize| {
-            let bytes = &header[at..at + n];
-            at += n;
-            let mut word = [0u8; 8];
-            word[..n].copy_from_slice(bytes);
-            u64::from_le_bytes(word)
-        };
+        // The header is read whole above: these reads cannot run short.
+        let mut fields = Bytes(&header[8..]);
+        let mut take = |n| fields.fixed(n).unwrap_or_default();
         let generation = Generation {
             import: take(8) as i64,
             finished_at: take(8) as i64,
@@ -304,21 +299,23 @@ impl TraitFile {
 }
 
 /// Brings the file of trait `name` up to date with `db` (at `generation`), building it from
-/// SQLite when missing or stale. False when it could not be written (a read-only data
-/// directory): analyses then read SQLite.
+/// SQLite when missing or stale. A file that cannot be written (a read-only data directory)
+/// is left out: analyses then read SQLite.
 pub(crate) fn ensure(
     root: &Path,
     db: &Db,
     generation: Generation,
     name: &str,
-) -> Result<bool, StoreError> {
+) -> Result<(), StoreError> {
     if let Ok(Some(file)) = TraitFile::open(root, name)
         && file.is_current(generation)
     {
-        return Ok(true);
+        return Ok(());
     }
     let bytes = encode_table(db, generation, name)?;
-    Ok(write_atomically(&path_of(root, name), &bytes).is_ok())
+    // Not written: nothing lost, the analysis reads SQLite.
+    let _ = write_atomically(&path_of(root, name), &bytes);
+    Ok(())
 }
 
 /// The file of `name` as `db` holds its rows now.
