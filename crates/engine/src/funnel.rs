@@ -41,35 +41,57 @@ pub struct Placement {
 /// Places a customer from their hits. `hits` may be in any order; it is sorted here.
 /// `window` is `None` for an unbounded funnel.
 pub fn place(hits: &mut [Hit], stages: usize, window: Option<Millis>) -> Placement {
-    let mut placement = Placement {
-        level: 0,
-        furthest: None,
-        first_met: Vec::new(),
-        reached_at: Vec::new(),
-        step_time: Vec::new(),
-    };
-    place_into(hits, stages, window, &mut placement);
+    hits.sort_unstable();
+    let at: Vec<Millis> = hits.iter().map(|h| h.at).collect();
+    let met: Vec<u64> = hits.iter().map(|h| stage_bit(h.stage)).collect();
+    let mut placement = Placement::default();
+    place_events(&at, &met, stages, window, &mut placement);
     placement
 }
 
-/// [`place`] into `out`, reusing its buffers (one customer after another).
-pub fn place_into(hits: &mut [Hit], stages: usize, window: Option<Millis>, out: &mut Placement) {
-    hits.sort_unstable();
+/// The bit of `stage` in a set of stages (none past 64: journeys have fewer).
+fn stage_bit(stage: u16) -> u64 {
+    1u64.checked_shl(u32::from(stage)).unwrap_or(0)
+}
+
+/// Places a customer from their events in time order, into `out` (reusing its buffers from
+/// one customer to the next): `at[i]` is when event `i` happened, never decreasing, and
+/// `met[i]` the stages (as bits, stage `s` as `1 << s`) whose condition it meets. Events
+/// with equal times count as one event meeting all their stages, which is the order of
+/// hits sorted by time then stage.
+pub fn place_events(
+    at: &[Millis],
+    met: &[u64],
+    stages: usize,
+    window: Option<Millis>,
+    out: &mut Placement,
+) {
+    debug_assert_eq!(at.len(), met.len());
+    debug_assert!(at.is_sorted());
     for list in [&mut out.first_met, &mut out.reached_at, &mut out.step_time] {
         list.clear();
         list.resize(stages, None);
     }
-    let mut furthest = None;
-    for hit in hits.iter() {
-        let s = hit.stage as usize;
-        if out.first_met[s].is_none() {
-            out.first_met[s] = Some(hit.at);
+    let mut seen = 0u64;
+    for (&when, &m) in at.iter().zip(met) {
+        let new = m & !seen;
+        if new != 0 {
+            seen |= new;
+            let mut new = new;
+            while new != 0 {
+                out.first_met[new.trailing_zeros() as usize] = Some(when);
+                new &= new - 1;
+            }
         }
-        furthest = furthest.max(Some(hit.stage));
     }
-    out.furthest = furthest;
+    out.furthest = (seen != 0).then(|| (63 - seen.leading_zeros()) as u16);
+    // An ordered chain goes no further than the stages met from the first on.
+    if seen & 1 == 0 {
+        out.level = 0;
+        return;
+    }
     let (reached_at, step_time) = (&mut out.reached_at, &mut out.step_time);
-    out.level = window_funnel(hits, stages, window, |stage, at, previous| {
+    out.level = window_funnel(at, met, stages, window, |stage, at, previous| {
         if reached_at[stage].is_none() {
             reached_at[stage] = Some(at);
             step_time[stage] = previous.map(|p| at - p);
@@ -77,18 +99,18 @@ pub fn place_into(hits: &mut [Hit], stages: usize, window: Option<Millis>, out: 
     });
 }
 
-/// The level of sorted hits; `on_step(stage, at, previous_step_at)` is called each time a
-/// chain reaches a stage.
+/// The level of events in time order (see [`place_events`]); `on_step(stage, at,
+/// previous_step_at)` is called each time a chain reaches a stage.
 fn window_funnel(
-    hits: &[Hit],
+    at: &[Millis],
+    met: &[u64],
     stages: usize,
     window: Option<Millis>,
     mut on_step: impl FnMut(usize, Millis, Option<Millis>),
 ) -> u16 {
-    if hits.is_empty() || stages == 0 {
+    if stages == 0 {
         return 0;
     }
-    // Per stage, the chain that reached it: (chain start, time of this step).
     // (chain start, time of its last step) per stage; on the stack for usual journeys, as
     // this runs once per customer.
     let mut on_stack = [None; 16];
@@ -99,18 +121,35 @@ fn window_funnel(
         on_heap.resize(stages, None);
         &mut on_heap
     };
-    for hit in hits {
-        let s = hit.stage as usize;
-        if s == 0 {
-            chains[0] = Some((hit.at, hit.at));
-            on_step(0, hit.at, None);
-        } else if let Some((start, previous)) = chains[s - 1] {
-            let within = window.is_none_or(|w| hit.at <= start.saturating_add(w));
-            if within {
-                chains[s] = Some((start, hit.at));
-                on_step(s, hit.at, Some(previous));
-                if s + 1 == stages {
-                    return stages as u16;
+    let mut i = 0;
+    while i < at.len() {
+        let (when, mut hit) = (at[i], met[i]);
+        i += 1;
+        if hit == 0 {
+            continue;
+        }
+        // Hits at one time are taken in stage order, whichever events they come from.
+        while i < at.len() && at[i] == when {
+            hit |= met[i];
+            i += 1;
+        }
+        while hit != 0 {
+            let s = hit.trailing_zeros() as usize;
+            hit &= hit - 1;
+            if s >= stages {
+                break;
+            }
+            if s == 0 {
+                chains[0] = Some((when, when));
+                on_step(0, when, None);
+            } else if let Some((start, previous)) = chains[s - 1] {
+                let within = window.is_none_or(|w| when <= start.saturating_add(w));
+                if within {
+                    chains[s] = Some((start, when));
+                    on_step(s, when, Some(previous));
+                    if s + 1 == stages {
+                        return stages as u16;
+                    }
                 }
             }
         }
@@ -173,7 +212,59 @@ mod tests {
         proptest::collection::vec((0i64..50, 0u16..4), 0..20)
     }
 
+    /// The level of hits, one hit at a time in (time, stage) order: the definition, kept
+    /// apart from the grouped walk that [`place_events`] does.
+    fn level_hit_by_hit(list: &[(Millis, u16)], stages: usize, window: Option<Millis>) -> u16 {
+        let mut sorted = list.to_vec();
+        sorted.sort_unstable();
+        let mut chains: Vec<Option<Millis>> = vec![None; stages];
+        for (at, stage) in sorted {
+            let s = stage as usize;
+            if s == 0 {
+                chains[0] = Some(at);
+            } else if let Some(start) = chains[s - 1]
+                && window.is_none_or(|w| at <= start + w)
+            {
+                chains[s] = Some(start);
+            }
+        }
+        chains
+            .iter()
+            .rposition(Option::is_some)
+            .map_or(0, |i| i as u16 + 1)
+    }
+
     proptest! {
+        /// Events sharing a time, each meeting several stages, are placed as their hits
+        /// taken one by one in (time, stage) order.
+        #[test]
+        fn events_in_time_order_are_placed_as_their_hits(
+            events in proptest::collection::vec((0i64..4, 0u64..16), 0..24),
+            window in proptest::option::of(0i64..6),
+        ) {
+            let mut at: Vec<Millis> = Vec::new();
+            let mut time = 0;
+            for &(step, _) in &events {
+                time += step;
+                at.push(time);
+            }
+            let met: Vec<u64> = events.iter().map(|&(_, m)| m).collect();
+            let hits: Vec<(Millis, u16)> = at
+                .iter()
+                .zip(&met)
+                .flat_map(|(&t, &m)| (0..4u16).filter(move |s| m & (1 << s) != 0).map(move |s| (t, s)))
+                .collect();
+            let mut placement = Placement::default();
+            place_events(&at, &met, 4, window, &mut placement);
+            prop_assert_eq!(placement.level, level_hit_by_hit(&hits, 4, window));
+            let furthest = hits.iter().map(|h| h.1).max();
+            prop_assert_eq!(placement.furthest, furthest);
+            for s in 0..4u16 {
+                let first = hits.iter().filter(|h| h.1 == s).map(|h| h.0).min();
+                prop_assert_eq!(placement.first_met[s as usize], first);
+            }
+        }
+
         #[test]
         fn levels_never_exceed_the_stage_count(list in arbitrary_hits(), window in 0i64..30) {
             prop_assert!(level(&list, 4, Some(window)) <= 4);

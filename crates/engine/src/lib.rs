@@ -18,6 +18,7 @@ pub mod paths;
 pub mod report;
 pub mod stats;
 mod tally;
+mod walk;
 
 /// The hash map of the analysis: keys are small numbers and short ids, hashed millions of
 /// times per run, where SipHash's protection against crafted keys buys nothing.

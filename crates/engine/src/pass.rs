@@ -10,14 +10,13 @@ use crate::HashMap;
 use crate::analyze::{CodePlan, CustomerPlace, Model, Options};
 use crate::breakdown::{self, Breakdown, MAX_GROUPS, NONE, OTHER};
 use crate::calendar::Calendar;
-use crate::cond::{
-    CodeSet, CustomerState, EventTexts, EventView, History, Names, Scope, bits, resolve_bits,
-};
-use crate::funnel::{Hit, Millis, Placement, place_into};
+use crate::cond::{CustomerState, EventTexts, History, Names, Scope, bits, resolve_bits};
+use crate::funnel::{Millis, Placement, place_events};
 use crate::kpi::{self, CustomerKpiInput, Delta};
 use crate::opportunity;
 use crate::paths::{PathCounts, collapse};
 use crate::tally::{CohortStep, Cohorts, Facts, StageTouchpoints, Tally};
+use crate::walk::{Steps, WalkCounts, WalkSummary, Walked, walk};
 
 /// Distinct values of a breakdown attribute counted separately during a pass; beyond, the
 /// customers go to [`OTHER`]. The report keeps the [`MAX_GROUPS`] largest.
@@ -329,23 +328,14 @@ impl Gathered {
 /// Buffers reused from customer to customer.
 #[derive(Default)]
 struct Scratch {
-    hits: Vec<Hit>,
+    walked: Walked,
     history: History,
-    matched: Vec<Vec<u32>>,
     deltas: Vec<Vec<Delta>>,
-    path: Vec<u16>,
     in_stage: StageTouchpoints,
     member: Vec<usize>,
     trouble_seen: TroubleSeen,
-    weeks: Vec<u16>,
     cohort_steps: Vec<CohortStep>,
-    /// The customer's events whose code leaves a stage or KPI condition open.
-    open_events: Vec<u32>,
     placement: Placement,
-    /// The codes among the customer's events.
-    present: CodeSet,
-    /// The customer's event views.
-    views: Vec<EventView>,
 }
 
 /// A pass over some customers.
@@ -360,6 +350,8 @@ pub(crate) struct Pass<'c> {
     counted: Vec<bool>,
     /// The KPI event conditions matched customer by customer, as bits.
     walk_conds: u64,
+    /// What the first walk does with each event code.
+    steps: Steps,
     /// Per breakdown gap dimension: the trait's column in the traits loaded, for a trait.
     gap_trait_columns: Vec<Option<usize>>,
 }
@@ -397,6 +389,7 @@ impl<'c> Pass<'c> {
             .collect();
         Pass {
             counted,
+            steps: Steps::new(model, walk_conds),
             walk_conds,
             gap_trait_columns,
             cx,
@@ -421,7 +414,10 @@ impl<'c> Pass<'c> {
                 calendar: cx.calendar.clone(),
             },
             scratch: Scratch {
-                matched: vec![Vec::new(); model.kpi_events.conds.len()],
+                walked: Walked {
+                    matched: vec![Vec::new(); model.kpi_events.conds.len()],
+                    ..Walked::default()
+                },
                 deltas: vec![Vec::new(); model.kpis.len()],
                 ..Scratch::default()
             },
@@ -436,7 +432,6 @@ impl<'c> Pass<'c> {
         each: Option<&mut dyn FnMut(&CustomerPlace)>,
     ) {
         let cx = self.cx;
-        let walk_conds = self.walk_conds;
         let model = cx.model;
         let journey = model.journey;
         let stages = model.stage_ids.len();
@@ -447,20 +442,14 @@ impl<'c> Pass<'c> {
         let week_of = |at: Millis| calendar.week(at);
         let week16 = |at: Millis| calendar.week(at) as u16;
         let Scratch {
-            hits,
+            walked,
             history,
-            matched,
             deltas,
-            path,
             in_stage,
             member,
             trouble_seen,
-            weeks: event_weeks,
             cohort_steps,
-            open_events,
             placement,
-            present,
-            views,
         } = &mut self.scratch;
         let gathered = &mut self.gathered;
         let (start, end) = period_range(&events, cx.options);
@@ -468,82 +457,38 @@ impl<'c> Pass<'c> {
             return;
         }
         gathered.events += (end - start) as u64;
-        views.clear();
-        views.reserve(end - start);
         let texts = EventTexts {
             properties: events.properties,
             context: events.context,
             first: start,
         };
-        event_weeks.clear();
-        present.clear();
-        let mut weeks_walk = calendar.walk();
-        hits.clear();
-        for list in matched.iter_mut() {
-            list.clear();
-        }
         // One walk does what the event codes alone decide: stage hits, KPI matches, the
         // touchpoint path, active weeks. What the codes leave open is noted, and only the
         // events it concerns are walked again, once every event's view exists.
-        let (mut open_touchpoints, mut open_kpis, mut trouble) = (false, false, false);
-        let mut last_week = u16::MAX;
-        // The codes below 64 met (most catalogues have fewer), gathered in a register.
-        let mut low_codes = 0u64;
-        path.clear();
-        open_events.clear();
-        for i in start..end {
-            let code = usize::try_from(events.code[i])
-                .ok()
-                .and_then(|c| model.code_index.get(c))
-                .copied()
-                .unwrap_or(0);
-            let plan = plan_of(model, code);
-            if code < 64 {
-                low_codes |= 1 << code;
-            } else {
-                present.insert(code);
-            }
-            open_touchpoints |= plan.touchpoint.is_none();
-            open_kpis |= plan.kpis_open != 0;
-            let index = views.len() as u32;
-            if plan.stages_open | plan.kpis_open != 0 {
-                open_events.push(index);
-            }
-            trouble |= plan.trouble;
-            let at = events.at[i];
-            let week = weeks_walk.week(at);
-            event_weeks.push(week);
-            if week != last_week {
-                gathered.active[week as usize] += 1;
-                last_week = week;
-            }
-            if !gathered.code_weeks.is_empty() {
-                // Clamped as the tallies clamp.
-                let week = (week as usize).min(weeks.max(1) - 1);
-                gathered.code_weeks[code as usize * weeks.max(1) + week] += 1;
-            }
-            for stage in bits(plan.stages_met) {
-                hits.push(Hit {
-                    at,
-                    stage: stage as u16,
-                });
-            }
-            for c in bits(plan.kpis_met & walk_conds) {
-                matched[c].push(index);
-            }
-            let touchpoint = plan.touchpoint.flatten();
-            if let Some(tp) = touchpoint
-                && path.last() != Some(&tp)
-            {
-                path.push(tp);
-            }
-            views.push(EventView {
-                at,
-                code,
-                touchpoint,
-            });
-        }
-        present.insert_low(low_codes);
+        let WalkSummary {
+            open_touchpoints,
+            open_kpis,
+            trouble,
+        } = walk(
+            &self.steps,
+            calendar,
+            &events.code[start..end],
+            &events.at[start..end],
+            walked,
+            WalkCounts {
+                active: &mut gathered.active,
+                code_weeks: &mut gathered.code_weeks,
+            },
+        );
+        let Walked {
+            views,
+            stage_bits,
+            weeks: event_weeks,
+            matched,
+            path,
+            open_events,
+            present,
+        } = walked;
         let state = CustomerState {
             traits: self.traits.of(events.customer),
             stage: None,
@@ -573,7 +518,7 @@ impl<'c> Pass<'c> {
         // many to keep as bits or one the codes leave open reads the customer's stage or
         // persona, known only once placed (`EventConds::decided_before_placing`).
         let kpis_now = model.kpis_before_placing || !open_kpis;
-        let open_walked = if kpis_now { walk_conds } else { 0 };
+        let open_walked = if kpis_now { self.walk_conds } else { 0 };
         if !open_events.is_empty() {
             let scope = model.scope(views, texts, state, now, names);
             // Conditions matched by this walk, after the ones the codes decided.
@@ -583,15 +528,11 @@ impl<'c> Pass<'c> {
                 let view = &views[i];
                 let plan = plan_of(model, view.code);
                 if plan.stages_open != 0 {
-                    let met = resolve_bits(0, plan.stages_open, |stage| {
+                    stage_bits[i] |= resolve_bits(0, plan.stages_open, |stage| {
                         model.stages[stage]
                             .as_ref()
                             .is_some_and(|c| c.on_event(&scope, history, i))
                     });
-                    hits.extend(bits(met).map(|stage| Hit {
-                        at: view.at,
-                        stage: stage as u16,
-                    }));
                 }
                 if plan.kpis_open & open_walked != 0 {
                     let met = resolve_bits(0, plan.kpis_open & open_walked, |c| {
@@ -607,7 +548,13 @@ impl<'c> Pass<'c> {
                 matched[c].sort_unstable();
             }
         }
-        place_into(hits, stages, cx.window, placement);
+        place_events(
+            &events.at[start..end],
+            stage_bits,
+            stages,
+            cx.window,
+            placement,
+        );
         let placement: &Placement = placement;
         // Persona, then segments (which may read stage and persona).
         let mut state = CustomerState {
