@@ -73,9 +73,14 @@ pub fn place_events(
         list.resize(stages, None);
     }
     let mut seen = 0u64;
-    for (&when, &m) in at.iter().zip(met) {
+    // The first event meeting the first stage: no chain starts before it.
+    let mut first_start = 0;
+    for (i, (&when, &m)) in at.iter().zip(met).enumerate() {
         let new = m & !seen;
         if new != 0 {
+            if new & 1 != 0 {
+                first_start = i;
+            }
             seen |= new;
             let mut new = new;
             while new != 0 {
@@ -86,12 +91,16 @@ pub fn place_events(
     }
     out.furthest = (seen != 0).then(|| (63 - seen.leading_zeros()) as u16);
     // An ordered chain goes no further than the stages met from the first on.
-    if seen & 1 == 0 {
+    let reachable = (seen.trailing_ones() as usize).min(stages);
+    if reachable == 0 {
         out.level = 0;
         return;
     }
+    // Events at the same time as that first one count with it, whatever their order.
+    let from = at.partition_point(|&t| t < at[first_start]);
     let (reached_at, step_time) = (&mut out.reached_at, &mut out.step_time);
-    out.level = window_funnel(at, met, stages, window, |stage, at, previous| {
+    let (at, met) = (&at[from..], &met[from..]);
+    out.level = window_funnel(at, met, reachable, window, |stage, at, previous| {
         if reached_at[stage].is_none() {
             reached_at[stage] = Some(at);
             step_time[stage] = previous.map(|p| at - p);
@@ -99,8 +108,9 @@ pub fn place_events(
     });
 }
 
-/// The level of events in time order (see [`place_events`]); `on_step(stage, at,
-/// previous_step_at)` is called each time a chain reaches a stage.
+/// The level of events in time order (see [`place_events`]) over the first `stages`
+/// stages, hits on later ones left out; `on_step(stage, at, previous_step_at)` is called
+/// each time a chain reaches a stage.
 fn window_funnel(
     at: &[Millis],
     met: &[u64],
@@ -214,24 +224,40 @@ mod tests {
 
     /// The level of hits, one hit at a time in (time, stage) order: the definition, kept
     /// apart from the grouped walk that [`place_events`] does.
-    fn level_hit_by_hit(list: &[(Millis, u16)], stages: usize, window: Option<Millis>) -> u16 {
+    /// Returns the level, and per stage when a chain first reached it and the time from
+    /// that chain's previous step.
+    fn level_hit_by_hit(
+        list: &[(Millis, u16)],
+        stages: usize,
+        window: Option<Millis>,
+    ) -> (u16, Vec<Option<Millis>>, Vec<Option<Millis>>) {
         let mut sorted = list.to_vec();
         sorted.sort_unstable();
-        let mut chains: Vec<Option<Millis>> = vec![None; stages];
+        // (chain start, time of its last step) per stage.
+        let mut chains: Vec<Option<(Millis, Millis)>> = vec![None; stages];
+        let (mut reached, mut step) = (vec![None; stages], vec![None; stages]);
         for (at, stage) in sorted {
             let s = stage as usize;
-            if s == 0 {
-                chains[0] = Some(at);
-            } else if let Some(start) = chains[s - 1]
+            let (start, previous) = if s == 0 {
+                (at, None)
+            } else if let Some((start, last)) = chains[s - 1]
                 && window.is_none_or(|w| at <= start + w)
             {
-                chains[s] = Some(start);
+                (start, Some(last))
+            } else {
+                continue;
+            };
+            chains[s] = Some((start, at));
+            if reached[s].is_none() {
+                reached[s] = Some(at);
+                step[s] = previous.map(|p| at - p);
             }
         }
-        chains
+        let level = chains
             .iter()
             .rposition(Option::is_some)
-            .map_or(0, |i| i as u16 + 1)
+            .map_or(0, |i| i as u16 + 1);
+        (level, reached, step)
     }
 
     proptest! {
@@ -256,7 +282,10 @@ mod tests {
                 .collect();
             let mut placement = Placement::default();
             place_events(&at, &met, 4, window, &mut placement);
-            prop_assert_eq!(placement.level, level_hit_by_hit(&hits, 4, window));
+            let (level, reached, step) = level_hit_by_hit(&hits, 4, window);
+            prop_assert_eq!(placement.level, level);
+            prop_assert_eq!(&placement.reached_at, &reached);
+            prop_assert_eq!(&placement.step_time, &step);
             let furthest = hits.iter().map(|h| h.1).max();
             prop_assert_eq!(placement.furthest, furthest);
             for s in 0..4u16 {

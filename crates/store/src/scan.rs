@@ -377,6 +377,36 @@ pub struct Partial {
     held: HashMap<u64, CustomerEvents>,
 }
 
+/// The row-group statistics of every segment with rows.
+fn segment_files(root: &Path) -> Result<Vec<SegmentFile>, StoreError> {
+    let mut segments = Vec::new();
+    for entry in crate::segments(root)? {
+        let path = entry.path;
+        let reader = open_segment(&path)?;
+        let mut groups = Vec::new();
+        for group in reader.metadata().row_groups() {
+            let rows = group.num_rows() as u64;
+            if rows == 0 {
+                continue;
+            }
+            let range = match group.column(0).statistics() {
+                Some(Statistics::Int64(s)) => s
+                    .min_opt()
+                    .zip(s.max_opt())
+                    .map(|(&min, &max)| (min as u64, max as u64)),
+                _ => None,
+            };
+            // Without statistics the group may hold any customer.
+            let (min, max) = range.unwrap_or((0, u64::MAX));
+            groups.push((min, max, rows));
+        }
+        if !groups.is_empty() {
+            segments.push(SegmentFile { path, groups });
+        }
+    }
+    Ok(segments)
+}
+
 /// Row-group statistics of one segment.
 struct SegmentFile {
     path: PathBuf,
@@ -447,32 +477,18 @@ pub struct Scan {
 impl Scan {
     /// Reads the store's catalogue, merges and segment footers.
     pub fn open(root: &Path, columns: ScanColumns) -> Result<Scan, StoreError> {
-        let merges = Merges::load(root)?;
-        let mut segments = Vec::new();
-        for entry in crate::segments(root)? {
-            let path = entry.path;
-            let reader = open_segment(&path)?;
-            let mut groups = Vec::new();
-            for group in reader.metadata().row_groups() {
-                let rows = group.num_rows() as u64;
-                if rows == 0 {
-                    continue;
-                }
-                let range = match group.column(0).statistics() {
-                    Some(Statistics::Int64(s)) => s
-                        .min_opt()
-                        .zip(s.max_opt())
-                        .map(|(&min, &max)| (min as u64, max as u64)),
-                    _ => None,
-                };
-                // Without statistics the group may hold any customer.
-                let (min, max) = range.unwrap_or((0, u64::MAX));
-                groups.push((min, max, rows));
-            }
-            if !groups.is_empty() {
-                segments.push(SegmentFile { path, groups });
-            }
-        }
+        // The merges come from SQLite and the footers from the segments: read side by side,
+        // the footers cost nothing on top of the merges (a twentieth of a second at a
+        // hundred million events).
+        let (merges, segments) = std::thread::scope(|scope| {
+            let merges = scope.spawn(|| Merges::load(root));
+            let segments = segment_files(root);
+            let merges = merges
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (merges, segments)
+        });
+        let (merges, segments) = (merges?, segments?);
         let mut held: Vec<u64> = merges
             .into
             .keys()
