@@ -389,7 +389,7 @@ impl<'c> Pass<'c> {
             .collect();
         Pass {
             counted,
-            steps: Steps::new(model, walk_conds),
+            steps: Steps::new(model, walk_conds, weeks),
             walk_conds,
             gap_trait_columns,
             cx,

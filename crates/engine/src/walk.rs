@@ -23,32 +23,45 @@ pub(crate) struct Step {
     stages_met: u64,
     /// KPI event conditions matched in the walk that the code alone meets, as bits.
     kpis_met: u64,
+    /// The code's bit among the codes below 64 (0 for the others).
+    low_bit: u64,
     /// The catalogue entry.
     code: u32,
+    /// Where the code's row of events per week starts: `code` times the weeks.
+    week_row: u32,
     /// The touchpoint, [`NO_TOUCHPOINT`] or [`OPEN_TOUCHPOINT`].
     touchpoint: u16,
     /// A stage or KPI condition needs the event itself.
     open: bool,
-    /// A KPI condition needs the event itself.
-    kpis_open: bool,
-    /// An error-like event.
-    trouble: bool,
+    /// [`OPEN_TOUCHPOINT_FLAG`], [`OPEN_KPIS_FLAG`], [`TROUBLE_FLAG`].
+    flags: u8,
 }
 
+/// A [`Step::flags`] bit: the event itself decides its touchpoint.
+const OPEN_TOUCHPOINT_FLAG: u8 = 1;
+/// A [`Step::flags`] bit: a KPI condition needs the event itself.
+const OPEN_KPIS_FLAG: u8 = 2;
+/// A [`Step::flags`] bit: an error-like event.
+const TROUBLE_FLAG: u8 = 4;
+
 impl Step {
-    fn new(code: u32, plan: &CodePlan, walk_conds: u64) -> Step {
+    fn new(code: u32, plan: &CodePlan, walk_conds: u64, weeks: usize) -> Step {
+        let flag = |on: bool, flag: u8| if on { flag } else { 0 };
         Step {
             stages_met: plan.stages_met,
             kpis_met: plan.kpis_met & walk_conds,
+            low_bit: 1u64.checked_shl(code).unwrap_or(0),
             code,
+            week_row: code.saturating_mul(weeks as u32),
             touchpoint: match plan.touchpoint {
                 None => OPEN_TOUCHPOINT,
                 Some(None) => NO_TOUCHPOINT,
                 Some(Some(tp)) => tp,
             },
             open: plan.stages_open | plan.kpis_open != 0,
-            kpis_open: plan.kpis_open != 0,
-            trouble: plan.trouble,
+            flags: flag(plan.touchpoint.is_none(), OPEN_TOUCHPOINT_FLAG)
+                | flag(plan.kpis_open != 0, OPEN_KPIS_FLAG)
+                | flag(plan.trouble, TROUBLE_FLAG),
         }
     }
 }
@@ -62,17 +75,19 @@ pub(crate) struct Steps {
 }
 
 impl Steps {
-    /// The steps of `model`'s codes; `walk_conds` are the KPI conditions matched in the walk.
-    pub fn new(model: &Model<'_>, walk_conds: u64) -> Steps {
-        Steps::of_plans(&model.code_index, &model.code_plans, walk_conds)
+    /// The steps of `model`'s codes; `walk_conds` are the KPI conditions matched in the walk,
+    /// `weeks` those of the calendar.
+    pub fn new(model: &Model<'_>, walk_conds: u64, weeks: usize) -> Steps {
+        Steps::of_plans(&model.code_index, &model.code_plans, walk_conds, weeks)
     }
 
     /// The steps of store codes whose catalogue entries are `code_index`, planned as
     /// `plans` says.
-    fn of_plans(code_index: &[u32], plans: &[CodePlan], walk_conds: u64) -> Steps {
+    fn of_plans(code_index: &[u32], plans: &[CodePlan], walk_conds: u64, weeks: usize) -> Steps {
+        let weeks = weeks.max(1);
         let step = |code: u32| {
             let plan = plans.get(code as usize).unwrap_or(&CodePlan::UNKNOWN);
-            Step::new(code, plan, walk_conds)
+            Step::new(code, plan, walk_conds, weeks)
         };
         Steps {
             by_store_code: code_index.iter().map(|&code| step(code)).collect(),
@@ -81,9 +96,9 @@ impl Steps {
     }
 
     fn of(&self, store_code: i32) -> &Step {
-        usize::try_from(store_code)
-            .ok()
-            .and_then(|c| self.by_store_code.get(c))
+        // A negative code turns into one past any table.
+        self.by_store_code
+            .get(store_code as u32 as usize)
             .unwrap_or(&self.fallback)
     }
 }
@@ -147,8 +162,7 @@ pub(crate) fn walk(
         present,
     } = out;
     let n = store_codes.len().min(at.len());
-    views.clear();
-    views.reserve(n);
+    let (store_codes, at) = (&store_codes[..n], &at[..n]);
     stage_bits.clear();
     stage_bits.reserve(n);
     weeks.clear();
@@ -159,43 +173,49 @@ pub(crate) fn walk(
     path.clear();
     open_events.clear();
     present.clear();
-    let by_code_weeks = !counts.code_weeks.is_empty();
+    let WalkCounts { active, code_weeks } = counts;
+    let by_code_weeks = !code_weeks.is_empty();
     // Counts past the last week go to it, as the tallies clamp.
-    let week_count = calendar.len().max(1);
-    let mut week_walk = calendar.walk();
-    let mut last_week = u16::MAX;
+    let last_slot = calendar.len().max(1) - 1;
+    // The week of the events so far, and where it ends: weeks change a few times per
+    // customer, so the calendar is read only then. The first event always reads it.
+    let (mut week, mut slot, mut week_end) = (0u16, 0usize, Millis::MIN);
     let mut last_touchpoint = NO_TOUCHPOINT;
     // The codes below 64 met (most catalogues have fewer), gathered in a register.
-    let mut low_codes = 0u64;
-    let mut summary = WalkSummary::default();
-    for (i, (&store_code, &at)) in store_codes.iter().zip(at).enumerate() {
-        let step = steps.of(store_code);
-        let index = i as u32;
-        summary.open_touchpoints |= step.touchpoint == OPEN_TOUCHPOINT;
-        summary.open_kpis |= step.kpis_open;
-        summary.trouble |= step.trouble;
+    let (mut low_codes, mut flags) = (0u64, 0u8);
+    views.clear();
+    views.reserve(n);
+    for i in 0..n {
+        let step = steps.of(store_codes[i]);
+        let at = at[i];
+        flags |= step.flags;
         if step.open {
-            open_events.push(index);
+            open_events.push(i as u32);
         }
-        if step.code < 64 {
-            low_codes |= 1 << step.code;
-        } else {
+        low_codes |= step.low_bit;
+        if step.low_bit == 0 {
             present.insert(step.code);
         }
-        let week = week_walk.week(at);
-        weeks.push(week);
-        if week != last_week {
-            counts.active[week as usize] += 1;
-            last_week = week;
+        if at >= week_end {
+            let w = calendar.week(at);
+            week = w as u16;
+            slot = w.min(last_slot);
+            week_end = if w < last_slot {
+                calendar.end(w)
+            } else {
+                Millis::MAX
+            };
+            // Weeks never decrease: a customer is active once per week met.
+            active[w] += 1;
         }
+        weeks.push(week);
         if by_code_weeks {
-            let w = (week as usize).min(week_count - 1);
-            counts.code_weeks[step.code as usize * week_count + w] += 1;
+            code_weeks[step.week_row as usize + slot] += 1;
         }
         stage_bits.push(step.stages_met);
         let mut kpis = step.kpis_met;
         while kpis != 0 {
-            matched[kpis.trailing_zeros() as usize].push(index);
+            matched[kpis.trailing_zeros() as usize].push(i as u32);
             kpis &= kpis - 1;
         }
         let touchpoint = (step.touchpoint < OPEN_TOUCHPOINT).then_some(step.touchpoint);
@@ -212,7 +232,11 @@ pub(crate) fn walk(
         });
     }
     present.insert_low(low_codes);
-    summary
+    WalkSummary {
+        open_touchpoints: flags & OPEN_TOUCHPOINT_FLAG != 0,
+        open_kpis: flags & OPEN_KPIS_FLAG != 0,
+        trouble: flags & TROUBLE_FLAG != 0,
+    }
 }
 
 #[cfg(test)]
@@ -245,8 +269,8 @@ mod tests {
             },
         ];
         // The second KPI condition is counted elsewhere.
-        let steps = Steps::of_plans(&code_index, &plans, 0b01);
         let calendar = Calendar::new(0, 21 * DAY, "UTC");
+        let steps = Steps::of_plans(&code_index, &plans, 0b01, calendar.len());
         let store_codes = [1, 1, 2, 0, 1, 3, -4, 9];
         let at = [
             0,
