@@ -113,6 +113,22 @@ impl Calendar {
         week
     }
 
+    /// A walk over instants in increasing order from one in week `week`, giving the week
+    /// of each.
+    pub fn walk_from(&self, week: usize) -> WeekWalk<'_> {
+        let last = self.len().saturating_sub(1);
+        let week = week.min(last);
+        WeekWalk {
+            calendar: self,
+            week: week as u16,
+            next: if week < last {
+                self.bounds[week + 1]
+            } else {
+                Millis::MAX
+            },
+        }
+    }
+
     /// A walk over instants in increasing order, giving the week of each.
     pub fn walk(&self) -> WeekWalk<'_> {
         WeekWalk {

@@ -69,8 +69,12 @@ pub fn place_events(
     debug_assert_eq!(at.len(), met.len());
     debug_assert!(at.is_sorted());
     for list in [&mut out.first_met, &mut out.reached_at, &mut out.step_time] {
-        list.clear();
-        list.resize(stages, None);
+        if list.len() == stages {
+            list.fill(None);
+        } else {
+            list.clear();
+            list.resize(stages, None);
+        }
     }
     let mut seen = 0u64;
     // The first event meeting the first stage: no chain starts before it.
@@ -97,7 +101,10 @@ pub fn place_events(
         return;
     }
     // Events at the same time as that first one count with it, whatever their order.
-    let from = at.partition_point(|&t| t < at[first_start]);
+    let mut from = first_start;
+    while from > 0 && at[from - 1] == at[first_start] {
+        from -= 1;
+    }
     let (reached_at, step_time) = (&mut out.reached_at, &mut out.step_time);
     let (at, met) = (&at[from..], &met[from..]);
     out.level = window_funnel(at, met, reachable, window, |stage, at, previous| {

@@ -324,7 +324,7 @@ pub(crate) fn contribute(
             denominator,
         } => {
             if denominator.on_customer_among(input.scope, history, input.present) {
-                let last = events.last().map_or(0, |e| (input.week_of)(e.at));
+                let last = input.weeks.last().copied().unwrap_or(0);
                 let hit = numerator.on_customer_among(input.scope, history, input.present);
                 out.push(one(last, if hit { 1.0 } else { 0.0 }, 1.0));
             }

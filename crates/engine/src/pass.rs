@@ -439,7 +439,6 @@ impl<'c> Pass<'c> {
         let now = cx.now;
         let names = &cx.names;
         let calendar = &cx.calendar;
-        let week_of = |at: Millis| calendar.week(at);
         let week16 = |at: Millis| calendar.week(at) as u16;
         let Scratch {
             walked,
@@ -646,7 +645,10 @@ impl<'c> Pass<'c> {
             touchpoints_in_stage: in_stage,
         };
         gathered.overall.add(&facts);
-        Cohorts::steps(&facts, stages, weeks, &week_of, cohort_steps);
+        // Stages are reached at times that never decrease, from the first event on.
+        let mut week_walk = calendar.walk_from(event_weeks[0] as usize);
+        let mut week_of = |at: Millis| week_walk.week(at) as usize;
+        Cohorts::steps(&facts, stages, weeks, &mut week_of, cohort_steps);
         gathered.cohorts.add(cohort_steps);
         if trouble {
             count_trouble(

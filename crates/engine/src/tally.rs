@@ -226,11 +226,12 @@ impl Cohorts {
 
     /// The cells one customer counts in, the same in every cohort table of the pass (over
     /// `stages` stages and `weeks` weeks): found once, added to each group's table.
+    /// `week_of` is asked for the first event's time, then for later and later ones.
     pub fn steps(
         facts: &Facts<'_>,
         stages: usize,
         weeks: usize,
-        week_of: &dyn Fn(Millis) -> usize,
+        week_of: &mut dyn FnMut(Millis) -> usize,
         out: &mut Vec<CohortStep>,
     ) {
         out.clear();
