@@ -374,7 +374,7 @@ impl HeldCustomer {
 pub struct Partial {
     /// Events read by the part, held ones included.
     pub events: u64,
-    held: HashMap<u64, CustomerEvents>,
+    held: FastMap<u64, CustomerEvents>,
 }
 
 /// The row-group statistics of every segment with rows.
@@ -728,7 +728,11 @@ impl Scan {
     /// held customers in increasing customer order, each to be finished and visited by any
     /// thread.
     pub fn held(&self, partials: Vec<Partial>) -> (u64, Vec<HeldCustomer>) {
-        let mut held: HashMap<u64, CustomerEvents> = HashMap::new();
+        // Sized once: a customer's events are a few hundred bytes to move at each regrowth.
+        let mut held: FastMap<u64, CustomerEvents> = FastMap::with_capacity_and_hasher(
+            partials.iter().map(|p| p.held.len()).sum(),
+            foldhash::fast::RandomState::default(),
+        );
         let mut read = 0;
         for partial in partials {
             read += partial.events;
