@@ -6,8 +6,8 @@ use std::path::Path;
 use parcours_journey::Journey;
 use parcours_store::StoreError;
 use parcours_store::scan::{
-    CustomerView, HeldTraitRows, Part, Partial, Scan, ScanColumns, TraitScope, event_codes,
-    held_traits, traits_named,
+    CustomerView, HeldTraitRows, Part, Partial, Scan, ScanBuffers, ScanColumns, TraitScope,
+    event_codes, held_traits, traits_named,
 };
 use regex::Regex;
 use serde::Serialize;
@@ -530,6 +530,7 @@ fn in_parallel(
             .map(|_| {
                 scope.spawn(|| -> Result<Counted, StoreError> {
                     let mut counted = Vec::new();
+                    let mut buffers = ScanBuffers::default();
                     let claim = || next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     loop {
                         let index = claim();
@@ -538,7 +539,7 @@ fn in_parallel(
                         };
                         let (traits, held) = scan.part_traits(trait_names, part)?;
                         let mut pass = Pass::new(cx, &traits);
-                        let partial = scan.run(&part, |events| {
+                        let partial = scan.run_reusing(&part, &mut buffers, |events| {
                             pass.customer(events, None);
                             Ok(())
                         })?;

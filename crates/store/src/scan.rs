@@ -359,13 +359,13 @@ impl Part {
 /// A held customer's events put together from every part, not yet in order: sorting them is
 /// left to the thread that visits the customer.
 #[derive(Debug)]
-pub struct HeldCustomer(CustomerEvents);
+pub struct HeldCustomer(Box<CustomerEvents>);
 
 impl HeldCustomer {
     /// The customer's events, sorted by (time, key).
     pub fn finish(mut self) -> CustomerEvents {
         self.0.finish();
-        self.0
+        *self.0
     }
 }
 
@@ -374,7 +374,9 @@ impl HeldCustomer {
 pub struct Partial {
     /// Events read by the part, held ones included.
     pub events: u64,
-    held: FastMap<u64, CustomerEvents>,
+    /// Boxed: the pieces move from map to map to list, and a customer's buffers are a few
+    /// hundred bytes to copy at each move where a box is a pointer.
+    held: FastMap<u64, Box<CustomerEvents>>,
 }
 
 /// The row-group statistics of every segment with rows.
@@ -604,6 +606,17 @@ impl Scan {
     pub fn run(
         &self,
         part: &Part,
+        visit: impl FnMut(CustomerView<'_>) -> Result<(), StoreError>,
+    ) -> Result<Partial, StoreError> {
+        self.run_reusing(part, &mut ScanBuffers::default(), visit)
+    }
+
+    /// [`Scan::run`] with decoding buffers kept from one run to the next: a thread reading
+    /// part after part then decodes into memory it has touched before.
+    pub fn run_reusing(
+        &self,
+        part: &Part,
+        buffers: &mut ScanBuffers,
         mut visit: impl FnMut(CustomerView<'_>) -> Result<(), StoreError>,
     ) -> Result<Partial, StoreError> {
         let mut cursors = Vec::new();
@@ -635,7 +648,7 @@ impl Scan {
         // Customers come in increasing order: whether one is held is a walk along the
         // sorted list, where a hash lookup missed the cache for every customer.
         let mut held = HeldWalk::new(&self.held);
-        let mut spare: Vec<Batch> = Vec::new();
+        let spare = &mut buffers.batches;
         let least = |heap: &BinaryHeap<Reverse<(u64, usize)>>, taken: Option<u64>| Sharing {
             others: heap.peek().map(|r| r.0.0),
             taken,
@@ -728,8 +741,7 @@ impl Scan {
     /// held customers in increasing customer order, each to be finished and visited by any
     /// thread.
     pub fn held(&self, partials: Vec<Partial>) -> (u64, Vec<HeldCustomer>) {
-        // Sized once: a customer's events are a few hundred bytes to move at each regrowth.
-        let mut held: FastMap<u64, CustomerEvents> = FastMap::with_capacity_and_hasher(
+        let mut held: FastMap<u64, Box<CustomerEvents>> = FastMap::with_capacity_and_hasher(
             partials.iter().map(|p| p.held.len()).sum(),
             foldhash::fast::RandomState::default(),
         );
@@ -745,10 +757,21 @@ impl Scan {
                 }
             }
         }
-        let mut customers: Vec<HeldCustomer> = held.into_values().map(HeldCustomer).collect();
-        customers.sort_unstable_by_key(|held| held.0.customer);
+        // Sorted by the key beside each box, not through it.
+        let mut customers: Vec<(u64, Box<CustomerEvents>)> = held.into_iter().collect();
+        customers.sort_unstable_by_key(|held| held.0);
+        let customers = customers
+            .into_iter()
+            .map(|(_, events)| HeldCustomer(events))
+            .collect();
         (read, customers)
     }
+}
+
+/// Decoding buffers a thread keeps from one [`Scan::run_reusing`] to the next.
+#[derive(Default)]
+pub struct ScanBuffers {
+    batches: Vec<Batch>,
 }
 
 /// Decoded rows of one segment.
@@ -763,15 +786,18 @@ struct Batch {
     code: Vec<i32>,
     properties: TextBatch,
     context: TextBatch,
+    /// Decoding room for a column read before conversion (customers are signed in
+    /// Parquet), kept with the batch so that it is reused as the batch is.
+    longs: Vec<i64>,
 }
 
 impl Batch {
     /// Room for `rows` more rows of the number columns, made at once: grown by the
     /// decoder, they doubled four times over a batch, copying what they held each time.
     fn reserve(&mut self, rows: usize) {
-        self.customer.reserve(rows);
-        self.at.reserve(rows);
-        self.code.reserve(rows);
+        room(&mut self.customer, rows);
+        room(&mut self.at, rows);
+        room(&mut self.code, rows);
     }
 
     fn clear(&mut self) {
@@ -782,6 +808,20 @@ impl Batch {
         self.code.clear();
         self.properties.clear();
         self.context.clear();
+    }
+}
+
+/// Room for `rows` more values in `values`. An empty buffer too small is replaced by one
+/// of a whole batch rather than grown: growing reallocates, which copies the old room, used
+/// or not.
+fn room<T>(values: &mut Vec<T>, rows: usize) {
+    if values.capacity() - values.len() >= rows {
+        return;
+    }
+    if values.is_empty() {
+        *values = Vec::with_capacity(rows.max(BATCH));
+    } else {
+        values.reserve(rows);
     }
 }
 
@@ -836,8 +876,6 @@ struct Cursor {
     /// Merged customers and survivors, sorted: their events are put together from several
     /// customers' pieces, so they need their keys.
     held: Arc<[u64]>,
-    /// Decoding buffers, reused from batch to batch.
-    longs: Vec<i64>,
     /// The properties wanted, when the segment's footer holds them all (rare codes): the
     /// column is then not read.
     rare: Option<RareTexts>,
@@ -870,7 +908,6 @@ impl Cursor {
             keyed_at: 0,
             keys_at: 0,
             held,
-            longs: Vec::new(),
             rare: None,
             next_row: 0,
         }
@@ -1004,7 +1041,7 @@ impl Cursor {
             let want = BATCH.min(self.left_in_group);
             self.left_in_group -= want;
             self.batch.reserve(want);
-            self.longs.reserve(want);
+            room(&mut self.batch.longs, want);
             self.decode(want, others)?;
             let customers = &self.batch.customer;
             // Rows before the part are dropped, rows after it end the cursor.
@@ -1074,7 +1111,7 @@ impl Cursor {
         // A part may start inside the group: its rows before the part are skipped unread,
         // page by page where whole pages lie before it. Decoding them to drop them cost an
         // analysis on small parts of large groups nearly half its time.
-        let before = rows_before(&*group, self.part.from, &self.path, &mut self.longs)?;
+        let before = rows_before(&*group, self.part.from, &self.path, &mut self.batch.longs)?;
         if before > 0 {
             let path = &self.path;
             for read in &mut readers {
@@ -1130,7 +1167,7 @@ impl Cursor {
                     read_values(reader, want, &mut batch.at)
                 }
                 (ColumnReader::Int64ColumnReader(reader), Column::Customer) => {
-                    let values = &mut self.longs;
+                    let values = &mut batch.longs;
                     values.clear();
                     let read = read_values(reader, want, values);
                     batch.customer.extend(values.iter().map(|&v| v as u64));

@@ -792,16 +792,18 @@ fn store_with_rare_answers(name: &str) -> PathBuf {
     dir
 }
 
-/// Every event a scan of `columns` hands out, in parts run at once as an analysis runs them.
+/// Every event a scan of `columns` hands out, in parts run at once as an analysis runs them:
+/// one after the other, decoding into the buffers the previous parts left.
 fn seen_in_parts(dir: &Path, columns: parcours_store::scan::ScanColumns) -> Seen {
     let scan = parcours_store::scan::Scan::open(dir, columns).unwrap();
     let parts = scan.parts_by(&[0.4, 0.3, 0.2, 0.1]);
     assert!(parts.len() > 1, "{parts:?}");
     let mut seen = Seen::new();
     let mut partials = Vec::new();
+    let mut buffers = parcours_store::scan::ScanBuffers::default();
     for part in &parts {
         partials.push(
-            scan.run(part, |events| {
+            scan.run_reusing(part, &mut buffers, |events| {
                 record(&mut seen, events);
                 Ok(())
             })
