@@ -301,16 +301,27 @@ impl CustomerEvents {
                 .zip(self.key.windows(2))
                 .all(|(a, k)| (a[0], k[0]) <= (a[1], k[1]));
         if !sorted {
-            let mut order: Vec<usize> = (0..self.len()).collect();
-            order.sort_by_key(|&i| (self.at[i], self.key[i]));
-            self.at = order.iter().map(|&i| self.at[i]).collect();
-            self.code = order.iter().map(|&i| self.code[i]).collect();
-            self.key = order.iter().map(|&i| self.key[i]).collect();
+            // The sort keys side by side, each with its row: the pieces are sorted runs,
+            // which the stable sort merges comparing in place rather than through indices.
+            let mut order: Vec<(i64, u64, u32)> = (self.at.iter().zip(&self.key))
+                .enumerate()
+                .map(|(i, (&at, &key))| (at, key, i as u32))
+                .collect();
+            order.sort();
+            self.at = order.iter().map(|&(at, _, _)| at).collect();
+            self.code = order
+                .iter()
+                .map(|&(_, _, i)| self.code[i as usize])
+                .collect();
+            self.key = order.iter().map(|&(_, key, _)| key).collect();
             for raw in [&mut self.raw_properties, &mut self.raw_context] {
                 if !raw.is_empty() {
-                    let mut reordered = TextBatch::default();
-                    for &i in &order {
-                        reordered.push(raw.bytes(i));
+                    let mut reordered = TextBatch {
+                        data: Vec::with_capacity(raw.data.len()),
+                        ends: Vec::with_capacity(raw.ends.len()),
+                    };
+                    for &(_, _, i) in &order {
+                        reordered.push(raw.bytes(i as usize));
                     }
                     *raw = reordered;
                 }
