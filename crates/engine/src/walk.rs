@@ -163,10 +163,20 @@ pub(crate) fn walk(
     } = out;
     let n = store_codes.len().min(at.len());
     let (store_codes, at) = (&store_codes[..n], &at[..n]);
+    // The per-event outputs are filled then written by index: a push per event and output
+    // kept each length and room check in the loop, and their counters out of registers.
+    let unset = EventView {
+        at: 0,
+        code: 0,
+        touchpoint: None,
+    };
+    views.clear();
+    views.resize(n, unset);
     stage_bits.clear();
-    stage_bits.reserve(n);
+    stage_bits.resize(n, 0);
     weeks.clear();
-    weeks.reserve(n);
+    weeks.resize(n, 0);
+    let (views_out, bits_out, weeks_out) = (&mut views[..n], &mut stage_bits[..n], &mut weeks[..n]);
     for list in matched.iter_mut() {
         list.clear();
     }
@@ -183,8 +193,6 @@ pub(crate) fn walk(
     let mut last_touchpoint = NO_TOUCHPOINT;
     // The codes below 64 met (most catalogues have fewer), gathered in a register.
     let (mut low_codes, mut flags) = (0u64, 0u8);
-    views.clear();
-    views.reserve(n);
     for i in 0..n {
         let step = steps.of(store_codes[i]);
         let at = at[i];
@@ -208,11 +216,11 @@ pub(crate) fn walk(
             // Weeks never decrease: a customer is active once per week met.
             active[w] += 1;
         }
-        weeks.push(week);
+        weeks_out[i] = week;
         if by_code_weeks {
             code_weeks[step.week_row as usize + slot] += 1;
         }
-        stage_bits.push(step.stages_met);
+        bits_out[i] = step.stages_met;
         let mut kpis = step.kpis_met;
         while kpis != 0 {
             matched[kpis.trailing_zeros() as usize].push(i as u32);
@@ -225,11 +233,11 @@ pub(crate) fn walk(
             path.push(tp);
             last_touchpoint = tp;
         }
-        views.push(EventView {
+        views_out[i] = EventView {
             at,
             code: step.code,
             touchpoint,
-        });
+        };
     }
     present.insert_low(low_codes);
     WalkSummary {
