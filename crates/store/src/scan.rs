@@ -693,8 +693,20 @@ impl Scan {
                 }
                 continue;
             }
-            events.clear();
-            cursor.take_run(customer, &mut events, least(&heap, None))?;
+            // A held customer's runs go straight to its pieces; the others' to the buffer
+            // handed to `visit`.
+            let holds = held.holds(customer);
+            let out: &mut CustomerEvents = if holds {
+                let now = self.merges.now(customer);
+                let pieces = partial.held.entry(now).or_default();
+                pieces.customer = now;
+                pieces
+            } else {
+                events.clear();
+                &mut events
+            };
+            let before = out.len();
+            cursor.take_run(customer, out, least(&heap, None))?;
             spare.extend(cursor.release());
             if let Some(key) = cursor.key() {
                 heap.push(Reverse((key, index)));
@@ -712,19 +724,15 @@ impl Scan {
                     cursor.load(least(&heap, Some(customer)))?;
                 }
                 if cursor.key() == Some(customer) {
-                    cursor.take_run(customer, &mut events, least(&heap, Some(customer)))?;
+                    cursor.take_run(customer, out, least(&heap, Some(customer)))?;
                 }
                 spare.extend(cursor.release());
                 if let Some(key) = cursor.key() {
                     heap.push(Reverse((key, index)));
                 }
             }
-            partial.events += events.len() as u64;
-            if held.holds(customer) {
-                let now = self.merges.now(customer);
-                let pieces = partial.held.entry(now).or_default();
-                pieces.customer = now;
-                pieces.append(&events);
+            partial.events += (out.len() - before) as u64;
+            if holds {
                 continue;
             }
             events.customer = customer;
