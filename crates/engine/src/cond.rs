@@ -181,6 +181,9 @@ pub struct Cond {
     /// condition's value for a customer with none of them (most customers, for a rule on
     /// coupons or second purchases).
     quiet: Option<(CodeSet, bool)>,
+    /// Property and context fields compared with a literal are compared where the parsed
+    /// text holds them (with the other rewrites; [`eval`]).
+    fields_in_place: bool,
 }
 
 /// Catalogue entries, as bits: the codes among a customer's events, or those a condition
@@ -255,6 +258,7 @@ impl Cond {
             sole_trait: None,
             by_code: Vec::new(),
             quiet: None,
+            fields_in_place: rewrite,
         };
         cond.root = cond.node(expr, names);
         cond.sole_trait = sole_trait(&cond.root)
@@ -999,6 +1003,19 @@ fn eval<'a>(
             truthy(&eval(l, cond, at, history, index))
                 || truthy(&eval(r, cond, at, history, index)),
         ),
+        // A property or context field compared with a literal: compared where the parsed
+        // text holds it, rather than copied out first (an allocation per event).
+        Node::Cmp(op, l, r)
+            if cond.fields_in_place
+                && matches!(l.as_ref(), Node::Prop(_) | Node::Context(_))
+                && matches!(r.as_ref(), Node::Lit(_) | Node::List(_)) =>
+        {
+            Val::Bool(with_field(l, at, history, index, |lv| match r.as_ref() {
+                Node::List(items) => in_list(*op, lv, items),
+                Node::Lit(lit) => compare(*op, lv, &lit_val(lit)),
+                _ => false,
+            }))
+        }
         Node::Cmp(op, l, r) => {
             let lv = eval(l, cond, at, history, index);
             match (op, r.as_ref()) {
@@ -1035,6 +1052,37 @@ fn eval<'a>(
             };
             Val::Bool(decide(*op, value.and_then(|v| v.partial_cmp(right))))
         }
+    }
+}
+
+/// `test` of the value of the property or context field `node` of event `index`, as
+/// [`eval`] gives it, borrowed from the parsed text.
+fn with_field(
+    node: &Node,
+    at: &Scope<'_>,
+    history: &mut History,
+    index: Option<usize>,
+    test: impl FnOnce(&Val<'_>) -> bool,
+) -> bool {
+    let (path, context) = match node {
+        Node::Prop(path) => (path, false),
+        Node::Context(path) => (path, true),
+        _ => return test(&Val::Missing),
+    };
+    let Some(i) = index else {
+        return test(&Val::Missing);
+    };
+    let text = if context {
+        at.texts.context(i)
+    } else {
+        at.texts.properties(i)
+    };
+    let Some(text) = text else {
+        return test(&Val::Missing);
+    };
+    match history.json(i, context, text) {
+        Some(json) => test(&json_val(json_path(json, path))),
+        None => test(&Val::Missing),
     }
 }
 
@@ -1540,6 +1588,9 @@ mod tests {
                 r#"type == "page" or event == "view""#,
                 r#"(event == "buy" or prop.k == "y") and count(event == "buy", 20s) < 2"#,
                 r#"not (event == "home") and last_seen(event == "view") > 2s"#,
+                r#"prop.k != "x" or prop.missing in ["x", "y"]"#,
+                r#"prop.k in ["y", "z"] and prop.k >= "x""#,
+                r#"prop.missing not in ["x"] and not (prop.k == "y")"#,
             ];
             let mut mine = History::default();
             let mut plain = History::default();
