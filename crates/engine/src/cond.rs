@@ -582,17 +582,26 @@ pub struct History {
     codes_wanted: Vec<bool>,
     /// The generation `by_code` was listed for.
     codes_for: Option<u32>,
-    /// The customer's event texts parsed so far, by event, properties then context: unread
-    /// (`None`), not JSON (`Some(None)`) or the JSON. A survey answer is read by several
+    /// The customer's event texts read so far, by event, properties then context: where
+    /// their parse is in `parsed_values`, or [`UNREAD`]. A survey answer is read by several
     /// conditions and KPIs; parsing it is most of what reading it costs.
-    parsed: [Vec<Option<Option<Json>>>; 2],
+    parsed: [Vec<u32>; 2],
     /// The generation `parsed` is for.
     parsed_for: u32,
+    /// Texts parsed, kept from customer to customer up to [`History::PARSED_TEXTS`]: the
+    /// texts conditions read (a survey's name, a ticket's kind) repeat a few values over
+    /// millions of events, so most are parsed once per pass.
+    parsed_texts: crate::HashMap<Box<str>, u32>,
+    /// Their parse: the JSON, or `None` for a text that is not JSON.
+    parsed_values: Vec<Option<Json>>,
     /// Per condition decided by one trait ([`Cond::sole_trait`]): its answer per value key
     /// (0 unknown, 1 false, 2 true). Value ids stand for one value within a pass, whose
     /// customers share this history.
     trait_answers: Vec<(u64, Vec<u8>)>,
 }
+
+/// An event text not looked at yet for this customer ([`History::json`]).
+const UNREAD: u32 = u32::MAX;
 
 /// One history function's cache.
 struct Slot {
@@ -639,7 +648,12 @@ impl SlotPlan {
 }
 
 impl History {
-    /// The JSON of event `index`'s properties (or context), parsed once per customer.
+    /// Distinct texts whose parse is kept across customers: past them the cache starts
+    /// over (texts holding an id, never read twice, would only fill it).
+    const PARSED_TEXTS: usize = 4096;
+
+    /// The JSON of event `index`'s properties (or context) `text`, parsed once per distinct
+    /// text while the cache holds it.
     pub(crate) fn json(&mut self, index: usize, context: bool, text: &str) -> Option<&Json> {
         if self.parsed_for != self.generation {
             for list in &mut self.parsed {
@@ -647,13 +661,31 @@ impl History {
             }
             self.parsed_for = self.generation;
         }
-        let list = &mut self.parsed[usize::from(context)];
-        if list.len() <= index {
-            list.resize_with(index + 1, || None);
+        let side = usize::from(context);
+        if self.parsed[side].len() <= index {
+            self.parsed[side].resize(index + 1, UNREAD);
         }
-        list[index]
-            .get_or_insert_with(|| serde_json::from_str(text).ok())
-            .as_ref()
+        let mut at = self.parsed[side][index];
+        if at == UNREAD {
+            at = match self.parsed_texts.get(text) {
+                Some(&at) => at,
+                None => {
+                    if self.parsed_values.len() >= Self::PARSED_TEXTS {
+                        self.parsed_texts.clear();
+                        self.parsed_values.clear();
+                        for list in &mut self.parsed {
+                            list.fill(UNREAD);
+                        }
+                    }
+                    let at = self.parsed_values.len() as u32;
+                    self.parsed_values.push(serde_json::from_str(text).ok());
+                    self.parsed_texts.insert(text.into(), at);
+                    at
+                }
+            };
+            self.parsed[side][index] = at;
+        }
+        self.parsed_values[at as usize].as_ref()
     }
 
     /// Keys of trait answers kept per condition: values past them are evaluated each time
@@ -1344,6 +1376,35 @@ fn compare(op: BinaryOp, l: &Val<'_>, r: &Val<'_>) -> bool {
 mod tests {
     use super::*;
     use parcours_store::scan::Texts;
+
+    #[test]
+    fn texts_parsed_once_read_as_parsed_across_customers_and_after_the_cache_starts_over() {
+        let n = |json: Option<&Json>| json.and_then(|j| j.get("n")).and_then(Json::as_i64);
+        let mut history = History::default();
+        history.reset();
+        assert_eq!(n(history.json(0, false, r#"{"n":1}"#)), Some(1));
+        assert_eq!(n(history.json(0, true, r#"{"n":2}"#)), Some(2));
+        assert_eq!(history.json(1, false, "not json"), None);
+        // Another customer, other texts at the same events.
+        history.reset();
+        assert_eq!(n(history.json(0, false, r#"{"n":3}"#)), Some(3));
+        assert_eq!(n(history.json(1, false, r#"{"n":1}"#)), Some(1));
+        // More distinct texts than the cache keeps, within one customer.
+        history.reset();
+        let count = History::PARSED_TEXTS + 10;
+        for i in 0..count {
+            assert_eq!(
+                n(history.json(i, false, &format!(r#"{{"n":{i}}}"#))),
+                Some(i as i64)
+            );
+        }
+        for i in [0, 5, count - 1] {
+            assert_eq!(
+                n(history.json(i, false, &format!(r#"{{"n":{i}}}"#))),
+                Some(i as i64)
+            );
+        }
+    }
 
     #[test]
     fn bit_sets_resolve_open_conditions_by_testing_them() {
