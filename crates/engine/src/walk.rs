@@ -163,18 +163,17 @@ pub(crate) fn walk(
     } = out;
     let n = store_codes.len().min(at.len());
     let (store_codes, at) = (&store_codes[..n], &at[..n]);
-    // The per-event outputs are filled then written by index: a push per event and output
+    // The per-event outputs are sized then written by index: a push per event and output
     // kept each length and room check in the loop, and their counters out of registers.
+    // Resized from the previous customer's length, so that only room never used before is
+    // filled: every value below `n` is written here.
     let unset = EventView {
         at: 0,
         code: 0,
         touchpoint: None,
     };
-    views.clear();
     views.resize(n, unset);
-    stage_bits.clear();
     stage_bits.resize(n, 0);
-    weeks.clear();
     weeks.resize(n, 0);
     let (views_out, bits_out, weeks_out) = (&mut views[..n], &mut stage_bits[..n], &mut weeks[..n]);
     for list in matched.iter_mut() {
