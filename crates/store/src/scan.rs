@@ -433,24 +433,27 @@ type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
 /// Merged customers: each with the customer it lives on as, and those survivors.
 struct Merges {
     into: FastMap<u64, u64>,
-    survivors: FastSet<u64>,
+    /// Merged customers and survivors, sorted: whether one is, for customers met in
+    /// order, is a walk along it ([`HeldWalk`]) rather than a hash lookup missing the cache.
+    held: Arc<[u64]>,
 }
 
 impl Merges {
     fn load(root: &Path) -> Result<Merges, StoreError> {
         let into: FastMap<u64, u64> = crate::merged_customers(root)?.into_iter().collect();
-        let survivors = into.values().copied().collect();
-        Ok(Merges { into, survivors })
+        let survivors: FastSet<u64> = into.values().copied().collect();
+        let mut held: Vec<u64> = into.keys().chain(&survivors).copied().collect();
+        held.sort_unstable();
+        held.dedup();
+        Ok(Merges {
+            into,
+            held: held.into(),
+        })
     }
 
     /// The customer `stored` is now.
     fn now(&self, stored: u64) -> u64 {
         self.into.get(&stored).copied().unwrap_or(stored)
-    }
-
-    /// True for merged customers and survivors, whose histories are put together.
-    fn holds(&self, stored: u64) -> bool {
-        self.into.contains_key(&stored) || self.survivors.contains(&stored)
     }
 }
 
@@ -502,20 +505,13 @@ impl Scan {
             (merges, segments)
         });
         let (merges, segments) = (merges?, segments?);
-        let mut held: Vec<u64> = merges
-            .into
-            .keys()
-            .chain(&merges.survivors)
-            .copied()
-            .collect();
-        held.sort_unstable();
-        held.dedup();
+        let held = Arc::clone(&merges.held);
         Ok(Scan {
             root: root.to_path_buf(),
             columns,
             segments,
             merges,
-            held: held.into(),
+            held,
         })
     }
 
@@ -1730,10 +1726,13 @@ fn traits_and_held(
     let generation = Generation::of(&db)?;
     // Per name: the trait file's shared values as indexes in `traits.values`, once met.
     let mut shared_index: Vec<Vec<u32>> = vec![Vec::new(); width];
+    // Rows come in customer order, trait by trait.
+    let mut held_walk = HeldWalk::new(&merges.held);
     let mut take_row = |column: usize, stored: u64, value: RowValue<'_>, at: i64| {
-        let customer = merges.now(stored);
+        let holds = held_walk.holds(stored);
+        let customer = if holds { merges.now(stored) } else { stored };
         let text = value.text();
-        if merges.holds(stored) {
+        if holds {
             if matches!(scope, TraitScope::Part(_)) {
                 held.rows.push((
                     customer,
