@@ -660,15 +660,17 @@ impl Scan {
             others: heap.peek().map(|r| r.0.0),
             taken,
         };
-        while let Some(Reverse((key, index))) = heap.pop() {
+        // The cursor just read, kept out of the heap while it holds the least key: with
+        // disjoint segments it does, customer after customer, and a push and a pop per
+        // customer cost more than the comparison.
+        let mut current: Option<(u64, usize)> = None;
+        while let Some((key, index)) = next_cursor(&mut current, &mut heap) {
             let cursor = &mut cursors[index];
             if !cursor.loaded {
                 cursor.batch = spare.pop().unwrap_or_default();
                 cursor.load(least(&heap, None))?;
                 spare.extend(cursor.release());
-                if let Some(key) = cursor.key() {
-                    heap.push(Reverse((key, index)));
-                }
+                current = cursor.key().map(|key| (key, index));
                 continue;
             }
             let customer = key;
@@ -684,9 +686,7 @@ impl Scan {
                 partial.events += rows.len() as u64;
                 visit(view)?;
                 cursor.row = rows.end;
-                if let Some(key) = cursor.key() {
-                    heap.push(Reverse((key, index)));
-                }
+                current = cursor.key().map(|key| (key, index));
                 continue;
             }
             // A held customer's runs go straight to its pieces; the others' to the buffer
@@ -780,6 +780,22 @@ impl Scan {
             .map(|(_, events)| HeldCustomer(events))
             .collect();
         (read, customers)
+    }
+}
+
+/// The least of `current` (taken) and the cursors in `heap`, as if `current` were pushed
+/// and the least popped.
+fn next_cursor(
+    current: &mut Option<(u64, usize)>,
+    heap: &mut BinaryHeap<Reverse<(u64, usize)>>,
+) -> Option<(u64, usize)> {
+    match current.take() {
+        Some(least) if heap.peek().is_none_or(|next| least < next.0) => Some(least),
+        Some(other) => match heap.peek_mut() {
+            Some(mut top) => Some(std::mem::replace(&mut *top, Reverse(other)).0),
+            None => Some(other),
+        },
+        None => heap.pop().map(|Reverse(least)| least),
     }
 }
 
@@ -1956,6 +1972,29 @@ mod tests {
             assert_eq!(run_length(&customers, 9), len, "{len} then {after}");
         }
         assert_eq!(run_length(&[], 9), 0);
+    }
+
+    proptest::proptest! {
+        /// The cursor read next is the one a push of the current cursor and a pop would
+        /// give, and the others stay in the heap.
+        #[test]
+        fn the_next_cursor_is_the_least_as_a_push_and_a_pop_give_it(
+            keys in proptest::collection::vec(0u64..20, 0..12),
+            current in proptest::option::of(0u64..20),
+        ) {
+            let mut heap: BinaryHeap<Reverse<(u64, usize)>> =
+                keys.iter().enumerate().map(|(i, &k)| Reverse((k, i))).collect();
+            let mut plain = heap.clone();
+            let current = current.map(|k| (k, keys.len()));
+            if let Some(c) = current {
+                plain.push(Reverse(c));
+            }
+            let expected = plain.pop().map(|r| r.0);
+            let mut held = current;
+            proptest::prop_assert_eq!(next_cursor(&mut held, &mut heap), expected);
+            proptest::prop_assert!(held.is_none());
+            proptest::prop_assert_eq!(heap.into_sorted_vec(), plain.into_sorted_vec());
+        }
     }
 
     #[test]

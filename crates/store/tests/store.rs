@@ -514,6 +514,7 @@ fn scanning_by_customer_gives_each_history_once_sorted_and_merged() {
     let expected = all_events(&dir);
     let mut seen = Vec::new();
     let mut customers = std::collections::HashSet::new();
+    let mut order = Vec::new();
     let columns = parcours_store::scan::ScanColumns {
         properties: true,
         context: false,
@@ -525,11 +526,22 @@ fn scanning_by_customer_gives_each_history_once_sorted_and_merged() {
             "customer {} twice",
             events.customer
         );
+        order.push(events.customer);
         record(&mut seen, events);
         Ok(())
     })
     .unwrap();
     assert_eq!(read as usize, expected.len());
+    // Customers in increasing order, the merged ones (and their survivors) last, in
+    // increasing order too.
+    let merged = parcours_store::merged_customers(&dir).unwrap();
+    let held: std::collections::HashSet<u64> = merged.iter().flat_map(|(&a, &b)| [a, b]).collect();
+    let tail = order
+        .iter()
+        .position(|c| held.contains(c))
+        .unwrap_or(order.len());
+    assert!(order[..tail].is_sorted(), "customers out of order");
+    assert!(order[tail..].is_sorted(), "held customers out of order");
     let codes: std::collections::HashMap<i32, String> = parcours_store::scan::event_codes(&dir)
         .unwrap()
         .into_iter()
@@ -550,6 +562,56 @@ fn scanning_by_customer_gives_each_history_once_sorted_and_merged() {
     assert_eq!(seen, expected);
     assert!(parcours_store::merged_customers(&dir).unwrap().len() >= 10);
     assert_eq!(customers.len(), stats(&dir).unwrap().customers as usize);
+}
+
+#[test]
+fn a_scan_hands_out_customers_of_interleaved_segments_in_order_once_each() {
+    // Small runs of shuffled events: segments whose customers interleave, some customers in
+    // one segment only, others in several.
+    let dir = scratch("interleaved");
+    let mut store = Store::open(&dir).unwrap();
+    let mut state = 11u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut events = Vec::new();
+    for who in 0..2000u64 {
+        for step in 0..1 + u64::from(who % 5 == 0) {
+            events.push(track(
+                Some(&format!("user-{who}")),
+                None,
+                "page_seen",
+                ((who + step * 7) % 60) as u32,
+            ));
+        }
+    }
+    for i in (1..events.len()).rev() {
+        events.swap(i, (next() % (i as u64 + 1)) as usize);
+    }
+    import(&mut store, &events, 240);
+    assert!(segments(&dir).unwrap().len() >= 8);
+    let mut order = Vec::new();
+    let mut seen = Seen::new();
+    let read = parcours_store::scan::scan_customers(
+        &dir,
+        parcours_store::scan::ScanColumns::default(),
+        |events| {
+            order.push(events.customer);
+            record(&mut seen, events);
+            Ok(())
+        },
+    )
+    .unwrap();
+    assert_eq!(read as usize, events.len());
+    assert_eq!(seen.len(), events.len());
+    assert_eq!(order.len(), 2000);
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "customers out of order or twice"
+    );
 }
 
 #[test]
@@ -802,8 +864,16 @@ fn seen_in_parts(dir: &Path, columns: parcours_store::scan::ScanColumns) -> Seen
     let mut partials = Vec::new();
     let mut buffers = parcours_store::scan::ScanBuffers::default();
     for part in &parts {
+        // Within a part, customers come in increasing order.
+        let mut last = None;
         partials.push(
             scan.run_reusing(part, &mut buffers, |events| {
+                assert!(
+                    last < Some(events.customer),
+                    "customer {} after {last:?}",
+                    events.customer
+                );
+                last = Some(events.customer);
                 record(&mut seen, events);
                 Ok(())
             })
