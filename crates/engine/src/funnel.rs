@@ -159,6 +159,10 @@ fn window_funnel(
             if s == 0 {
                 chains[0] = Some((when, when));
                 on_step(0, when, None);
+                // Nothing to chain: the first stage is as far as this walk goes.
+                if stages == 1 {
+                    return 1;
+                }
             } else if let Some((start, previous)) = chains[s - 1] {
                 let within = window.is_none_or(|w| when <= start.saturating_add(w));
                 if within {

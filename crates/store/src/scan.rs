@@ -785,6 +785,7 @@ impl Scan {
 
 /// The least of `current` (taken) and the cursors in `heap`, as if `current` were pushed
 /// and the least popped.
+#[inline]
 fn next_cursor(
     current: &mut Option<(u64, usize)>,
     heap: &mut BinaryHeap<Reverse<(u64, usize)>>,
