@@ -24,7 +24,7 @@ mod templates;
 
 pub use builtin::{BUILTINS, BuiltinKpi, BuiltinSpec, Shape};
 pub use diagnostic::{Diagnostic, LocatedDiagnostic, Position, Report, Severity, SourceFile};
-pub use load::{LoadError, Loaded, SECTION_KEYS, load_file, load_str};
+pub use load::{LoadError, Loaded, MAX_STAGES, SECTION_KEYS, load_file, load_str};
 pub use model::*;
 pub use parcours_expr::Duration;
 pub use template_vars::{PlaceholderError, VARIABLE_ROOTS, check_placeholders};

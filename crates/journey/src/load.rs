@@ -240,6 +240,10 @@ fn parse_range(text: &str) -> Option<TimeRange> {
     })
 }
 
+/// Stages a journey may have: an analysis keeps the stages an event meets as the bits of
+/// one 64-bit word.
+pub const MAX_STAGES: usize = 64;
+
 fn valid_id(id: &str) -> bool {
     let mut chars = id.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
@@ -403,6 +407,22 @@ impl<'a> Loader<'a> {
             self.push(
                 Diagnostic::error("empty-journey", span, "the journey has no stages").with_hint(
                     "add at least one [[stage]] with an id, a name and an `enter` condition",
+                ),
+            );
+        }
+        if let Some(extra) = stages_raw.get(MAX_STAGES) {
+            self.push(
+                Diagnostic::error(
+                    "too-many-stages",
+                    extra.span.clone(),
+                    format!(
+                        "the journey has {} stages; at most {MAX_STAGES} are measured",
+                        stages_raw.len()
+                    ),
+                )
+                .with_hint(
+                    "merge stages that customers go through together, or split the journey into \
+                     several files",
                 ),
             );
         }

@@ -137,3 +137,45 @@ fn an_empty_file_says_what_is_missing() {
         ]
     );
 }
+
+#[test]
+fn a_journey_with_more_stages_than_measured_is_refused_at_the_first_too_many() {
+    let stages = |count: usize| -> String {
+        let mut text = String::from("[journey]\nid = \"big\"\nname = \"Big\"\n");
+        for i in 0..count {
+            text.push_str(&format!(
+                "\n[[stage]]\nid = \"s{i}\"\nname = \"Stage {i}\"\nenter = 'event == \"e{i}\"'\n"
+            ));
+        }
+        text
+    };
+    let within = load_str("j.toml", &stages(parcours_journey::MAX_STAGES), None);
+    assert!(
+        within
+            .report
+            .diagnostics
+            .iter()
+            .all(|d| d.code != "too-many-stages"),
+        "{}",
+        within.report.render()
+    );
+    let text = stages(parcours_journey::MAX_STAGES + 2);
+    let loaded = load_str("j.toml", &text, None);
+    assert!(loaded.journey.is_none());
+    let located = loaded.report.located();
+    let too_many = located
+        .iter()
+        .find(|d| d.message.contains("at most 64 are measured"))
+        .unwrap_or_else(|| panic!("{}", loaded.report.render()));
+    assert!(
+        too_many.message.contains("66 stages"),
+        "{}",
+        too_many.message
+    );
+    // At the first stage past the limit.
+    let line = text[..text.match_indices("[[stage]]").nth(64).unwrap().0]
+        .matches('\n')
+        .count()
+        + 1;
+    assert_eq!(too_many.line, line);
+}
