@@ -486,8 +486,6 @@ pub struct Scan {
     columns: ScanColumns,
     segments: Vec<SegmentFile>,
     merges: Merges,
-    /// Merged customers and survivors, sorted.
-    held: Arc<[u64]>,
 }
 
 impl Scan {
@@ -505,13 +503,11 @@ impl Scan {
             (merges, segments)
         });
         let (merges, segments) = (merges?, segments?);
-        let held = Arc::clone(&merges.held);
         Ok(Scan {
             root: root.to_path_buf(),
             columns,
             segments,
             merges,
-            held,
         })
     }
 
@@ -637,7 +633,7 @@ impl Scan {
                     segment,
                     self.columns.clone(),
                     *part,
-                    Arc::clone(&self.held),
+                    Arc::clone(&self.merges.held),
                 ));
             }
         }
@@ -654,7 +650,7 @@ impl Scan {
         let mut events = CustomerEvents::default();
         // Customers come in increasing order: whether one is held is a walk along the
         // sorted list, where a hash lookup missed the cache for every customer.
-        let mut held = HeldWalk::new(&self.held);
+        let mut held = HeldWalk::new(&self.merges.held);
         let spare = &mut buffers.batches;
         let least = |heap: &BinaryHeap<Reverse<(u64, usize)>>, taken: Option<u64>| Sharing {
             others: heap.peek().map(|r| r.0.0),
