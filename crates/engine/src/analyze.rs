@@ -78,6 +78,9 @@ pub struct Model<'j> {
     pub(crate) counted_by_code: Vec<usize>,
     /// Per touchpoint: the first stage listing it.
     pub(crate) touchpoint_stage: Vec<Option<u16>>,
+    /// Per catalogue entry: some history function finds its events by code alone, so the
+    /// walk over the events lists them (see [`cond::History::list_among`]).
+    pub(crate) listed_codes: Vec<bool>,
     pub(crate) columns: ScanColumns,
     pub(crate) trait_names: Vec<String>,
 }
@@ -220,9 +223,10 @@ impl<'j> Model<'j> {
                     kpis_met,
                     kpis_open,
                     trouble: trouble_by_code[code],
+                    listed: false,
                 }
             })
-            .collect();
+            .collect::<Vec<CodePlan>>();
         let touchpoint_stage = touchpoint_ids
             .iter()
             .map(|tp| {
@@ -288,6 +292,15 @@ impl<'j> Model<'j> {
                     .collect(),
             ),
         };
+        let mut listed_codes = vec![false; catalog.len()];
+        for cond in &all {
+            cond.mark_listed_codes(&catalog, &names, &mut listed_codes);
+        }
+        let code_plans: Vec<CodePlan> = code_plans
+            .into_iter()
+            .zip(&listed_codes)
+            .map(|(plan, &listed)| CodePlan { listed, ..plan })
+            .collect();
         let mut trait_names: Vec<String> = all.iter().flat_map(|c| c.traits_read()).collect();
         trait_names.sort();
         trait_names.dedup();
@@ -309,6 +322,7 @@ impl<'j> Model<'j> {
             kpis_before_placing,
             counted_by_code,
             touchpoint_stage,
+            listed_codes,
             columns,
             trait_names,
         })
@@ -386,6 +400,8 @@ pub(crate) struct CodePlan {
     pub kpis_open: u64,
     /// An error-like event.
     pub trouble: bool,
+    /// A history function finds the code's events by code ([`Model::listed_codes`]).
+    pub listed: bool,
 }
 
 impl CodePlan {
@@ -397,6 +413,7 @@ impl CodePlan {
         kpis_met: 0,
         kpis_open: 0,
         trouble: false,
+        listed: false,
     };
 }
 

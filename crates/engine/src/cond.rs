@@ -289,6 +289,22 @@ impl Cond {
             .collect();
     }
 
+    /// Marks in `listed` (by catalogue entry) the codes whose events a history function of
+    /// the condition finds by code alone ([`History::list_among`]).
+    pub fn mark_listed_codes(&self, catalog: &[CodeInfo], names: &Names<'_>, listed: &mut [bool]) {
+        for body in self.calls.iter().flatten() {
+            let decided: Vec<Option<bool>> = catalog
+                .iter()
+                .map(|info| tri(body, info, None, names))
+                .collect();
+            if decided.iter().all(Option::is_some) {
+                for (mark, decided) in listed.iter_mut().zip(decided) {
+                    *mark |= decided == Some(true);
+                }
+            }
+        }
+    }
+
     /// Prepares [`Cond::on_customer_among`] for the codes of `catalog`: a condition reading
     /// no trait, stage or persona, whose history functions all have a body the event code
     /// decides, is decided once for the customers with none of the codes those find.
@@ -582,6 +598,15 @@ pub struct History {
     codes_wanted: Vec<bool>,
     /// The generation `by_code` was listed for.
     codes_for: Option<u32>,
+    /// Per catalogue entry: whether the walk over the events lists its events
+    /// ([`History::listing`]); empty when nothing is listed.
+    listed_codes: Vec<bool>,
+    /// The customer's events with a listed code, in order ([`History::list_among`]).
+    listed_events: Vec<u32>,
+    /// The generation `listed_events` is for.
+    listed_for: Option<u32>,
+    /// Some code a slot reads by code is not among the listed ones: every event is walked.
+    wanted_unlisted: bool,
     /// The customer's event texts read so far, by event, properties then context: where
     /// their parse is in `parsed_values`, or [`UNREAD`]. A survey answer is read by several
     /// conditions and KPIs; parsing it is most of what reading it costs.
@@ -719,12 +744,31 @@ impl History {
         answers[key] = 1 + u8::from(answer);
     }
 
+    /// A history whose customers' events with the codes `codes` (by catalogue entry) are
+    /// given by [`History::list_among`]: history functions reading only those codes list
+    /// the events among them instead of walking every event.
+    pub(crate) fn listing(codes: Vec<bool>) -> History {
+        History {
+            listed_codes: codes,
+            ..History::default()
+        }
+    }
+
+    /// The indices of the customer's events whose code is listed, in order, for this
+    /// customer (until the next [`History::reset`]).
+    pub(crate) fn list_among(&mut self, events: &[u32]) {
+        self.listed_events.clear();
+        self.listed_events.extend_from_slice(events);
+        self.listed_for = Some(self.generation);
+    }
+
     /// Forgets the previous customer.
     pub fn reset(&mut self) {
         self.generation = self.generation.wrapping_add(1);
         if self.generation == 0 {
             self.slots.clear();
             self.codes_for = None;
+            self.listed_for = None;
         }
     }
 
@@ -737,6 +781,10 @@ impl History {
             codes_used,
             codes_wanted,
             codes_for,
+            listed_codes,
+            listed_events,
+            listed_for,
+            wanted_unlisted,
             ..
         } = self;
         let key = (cond.id, slot);
@@ -755,6 +803,7 @@ impl History {
                             codes_wanted.resize(code + 1, false);
                         }
                         codes_wanted[code] = true;
+                        *wanted_unlisted |= !listed_codes.get(code).copied().unwrap_or(false);
                     }
                     // The customer's events were listed for fewer codes.
                     *codes_for = None;
@@ -775,7 +824,9 @@ impl History {
         if let SlotPlan::Codes(codes) = &entry.plan {
             if *codes_for != Some(generation) {
                 *codes_for = Some(generation);
-                list_by_code(at.events, codes_wanted, by_code, codes_used);
+                let among = (*listed_for == Some(generation) && !*wanted_unlisted)
+                    .then_some(listed_events.as_slice());
+                list_by_code(at.events, among, codes_wanted, by_code, codes_used);
             }
             if let [code] = codes[..] {
                 return by_code.get(code as usize).map_or(&[], Vec::as_slice);
@@ -814,9 +865,11 @@ impl History {
     }
 }
 
-/// Lists the indices of `events` by event code, for the `wanted` codes.
+/// Lists the indices of `events` by event code, for the `wanted` codes: among the events
+/// `among` when given (every event with a wanted code is among them), else all of them.
 fn list_by_code(
     events: &[EventView],
+    among: Option<&[u32]>,
     wanted: &[bool],
     by_code: &mut Vec<Vec<u32>>,
     used: &mut Vec<u32>,
@@ -828,16 +881,27 @@ fn list_by_code(
     if by_code.len() < wanted.len() {
         by_code.resize_with(wanted.len(), Vec::new);
     }
-    for (index, event) in events.iter().enumerate() {
-        let code = event.code as usize;
-        if !wanted.get(code).copied().unwrap_or(false) {
-            continue;
+    let mut list = |index: u32, code: u32| {
+        if !wanted.get(code as usize).copied().unwrap_or(false) {
+            return;
         }
-        let list = &mut by_code[code];
+        let list = &mut by_code[code as usize];
         if list.is_empty() {
-            used.push(event.code);
+            used.push(code);
         }
-        list.push(index as u32);
+        list.push(index);
+    };
+    match among {
+        Some(among) => {
+            for &index in among {
+                list(index, events[index as usize].code);
+            }
+        }
+        None => {
+            for (index, event) in events.iter().enumerate() {
+                list(index as u32, event.code);
+            }
+        }
     }
 }
 
@@ -1667,9 +1731,32 @@ mod tests {
                 let mut fast = Cond::compile_with(&expr, &names, true);
                 fast.specialize(&catalog, &names);
                 let slow = Cond::compile_with(&expr, &names, false);
+                // A history given the events of the codes history functions find by code.
+                let mut codes = vec![false; catalog.len()];
+                fast.mark_listed_codes(&catalog, &names, &mut codes);
+                let among: Vec<u32> = (0..views.len() as u32)
+                    .filter(|&i| codes[views[i as usize].code as usize])
+                    .collect();
+                let mut listing = History::listing(codes);
+                listing.reset();
+                listing.list_among(&among);
+                // One told of no code: its functions walk every event.
+                let mut unlisted = History::listing(vec![false; catalog.len()]);
+                unlisted.reset();
+                unlisted.list_among(&[]);
                 if customer {
                     let expected = slow.on_customer(&scope, &mut plain);
                     proptest::prop_assert_eq!(fast.on_customer(&scope, &mut mine), expected, "{}", text);
+                    proptest::prop_assert_eq!(
+                        fast.on_customer(&scope, &mut listing),
+                        expected,
+                        "{} listing events by code", text
+                    );
+                    proptest::prop_assert_eq!(
+                        fast.on_customer(&scope, &mut unlisted),
+                        expected,
+                        "{} with no code listed", text
+                    );
                     // Decided from the codes present where it can be: the same answer.
                     fast.prepare_for_customers(&catalog, &names);
                     let mut present = CodeSet::default();
@@ -1683,10 +1770,21 @@ mod tests {
                     );
                 } else {
                     for i in 0..views.len() {
+                        let expected = slow.on_event(&scope, &mut plain, i);
                         proptest::prop_assert_eq!(
                             fast.on_event(&scope, &mut mine, i),
-                            slow.on_event(&scope, &mut plain, i),
+                            expected,
                             "{} on event {}", text, i
+                        );
+                        proptest::prop_assert_eq!(
+                            fast.on_event(&scope, &mut listing, i),
+                            expected,
+                            "{} on event {} listing events by code", text, i
+                        );
+                        proptest::prop_assert_eq!(
+                            fast.on_event(&scope, &mut unlisted, i),
+                            expected,
+                            "{} on event {} with no code listed", text, i
                         );
                     }
                 }

@@ -414,6 +414,7 @@ impl<'c> Pass<'c> {
                 calendar: cx.calendar.clone(),
             },
             scratch: Scratch {
+                history: History::listing(model.listed_codes.clone()),
                 walked: Walked {
                     matched: vec![Vec::new(); model.kpi_events.conds.len()],
                     ..Walked::default()
@@ -486,6 +487,7 @@ impl<'c> Pass<'c> {
             matched,
             path,
             open_events,
+            listed,
             present,
         } = walked;
         let state = CustomerState {
@@ -494,6 +496,7 @@ impl<'c> Pass<'c> {
             persona: None,
         };
         history.reset();
+        history.list_among(listed);
         if open_touchpoints {
             for i in 0..views.len() {
                 let plan = plan_of(model, views[i].code);
@@ -511,6 +514,7 @@ impl<'c> Pass<'c> {
                     .map(|t| t as u16);
             }
             history.reset();
+            history.list_among(listed);
             collapse(views.iter().map(|v| v.touchpoint), path);
         }
         // KPI conditions are matched in the same walk as the stages, unless they are too

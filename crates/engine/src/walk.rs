@@ -33,6 +33,8 @@ pub(crate) struct Step {
     touchpoint: u16,
     /// A stage or KPI condition needs the event itself.
     open: bool,
+    /// A history function finds the code's events by code ([`Walked::listed`]).
+    listed: bool,
     /// [`OPEN_TOUCHPOINT_FLAG`], [`OPEN_KPIS_FLAG`], [`TROUBLE_FLAG`].
     flags: u8,
 }
@@ -59,6 +61,7 @@ impl Step {
                 Some(Some(tp)) => tp,
             },
             open: plan.stages_open | plan.kpis_open != 0,
+            listed: plan.listed,
             flags: flag(plan.touchpoint.is_none(), OPEN_TOUCHPOINT_FLAG)
                 | flag(plan.kpis_open != 0, OPEN_KPIS_FLAG)
                 | flag(plan.trouble, TROUBLE_FLAG),
@@ -119,6 +122,8 @@ pub(crate) struct Walked {
     pub path: Vec<u16>,
     /// The events whose code leaves a stage or KPI condition open.
     pub open_events: Vec<u32>,
+    /// The events whose code a history function finds them by (`Step::listed`).
+    pub listed: Vec<u32>,
     /// The codes among the events.
     pub present: CodeSet,
 }
@@ -159,6 +164,7 @@ pub(crate) fn walk(
         matched,
         path,
         open_events,
+        listed,
         present,
     } = out;
     let n = store_codes.len().min(at.len());
@@ -181,6 +187,7 @@ pub(crate) fn walk(
     }
     path.clear();
     open_events.clear();
+    listed.clear();
     present.clear();
     let WalkCounts { active, code_weeks } = counts;
     let by_code_weeks = !code_weeks.is_empty();
@@ -198,6 +205,9 @@ pub(crate) fn walk(
         flags |= step.flags;
         if step.open {
             open_events.push(i as u32);
+        }
+        if step.listed {
+            listed.push(i as u32);
         }
         low_codes |= step.low_bit;
         if step.low_bit == 0 {
@@ -267,7 +277,10 @@ mod tests {
         let code_index = [2, 0, 1, 3];
         let plans = [
             plan(Some(Some(0)), 0b01, 0b11),
-            plan(Some(None), 0b10, 0),
+            CodePlan {
+                listed: true,
+                ..plan(Some(None), 0b10, 0)
+            },
             plan(Some(Some(1)), 0, 0b10),
             CodePlan {
                 stages_open: 0b100,
@@ -321,6 +334,7 @@ mod tests {
         assert_eq!(out.matched[0], [0, 1, 4, 6, 7]);
         assert!(out.matched[1].is_empty());
         assert_eq!(out.open_events, [5]);
+        assert_eq!(out.listed, [2]);
         assert_eq!(out.weeks, [0, 0, 0, 0, 1, 1, 2, 2]);
         // 1970-01-01 is a Thursday: four weeks from Monday to Monday.
         assert_eq!(active, [1, 1, 1, 0]);
@@ -336,6 +350,6 @@ mod tests {
         walk(&steps, &calendar, &[0], &[DAY], &mut out, counts);
         assert_eq!(out.path, [1]);
         assert_eq!(out.stage_bits, [0]);
-        assert!(out.matched[0].is_empty() && out.open_events.is_empty());
+        assert!(out.matched[0].is_empty() && out.open_events.is_empty() && out.listed.is_empty());
     }
 }
