@@ -433,6 +433,17 @@ fn compaction_keeps_every_event_once_with_current_ids() {
     assert_eq!(again.duplicates, 1);
 }
 
+/// A small deterministic pseudo-random sequence (xorshift) starting from `seed`.
+fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+    let mut state = seed;
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}
+
 /// Thirty customers, events in a scrambled time order, over three imports of small
 /// segments; half of the customers browse anonymously on a phone first and log in on it in a
 /// later import, which merges the phone's history into theirs. Every event carries
@@ -440,13 +451,7 @@ fn compaction_keeps_every_event_once_with_current_ids() {
 fn scrambled_store(name: &str) -> PathBuf {
     let dir = scratch(name);
     let mut store = Store::open(&dir).unwrap();
-    let mut state = 7u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut next = xorshift(7);
     let mut serial = 0;
     let mut with_properties = |mut event: Event| -> Event {
         serial += 1;
@@ -471,7 +476,7 @@ fn scrambled_store(name: &str) -> PathBuf {
             let who = next() % 30;
             let minute = (next() % 59) as u32;
             let (user, phone) = (format!("user-{who}"), format!("phone-{who}"));
-            let event = if who % 2 == 0 && round < 2 {
+            let event = if who.is_multiple_of(2) && round < 2 {
                 track(None, Some(&phone), "product_view", minute)
             } else {
                 track(Some(&user), Some(&phone), "page_seen", minute)
@@ -570,13 +575,7 @@ fn a_scan_hands_out_customers_of_interleaved_segments_in_order_once_each() {
     // one segment only, others in several.
     let dir = scratch("interleaved");
     let mut store = Store::open(&dir).unwrap();
-    let mut state = 11u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut next = xorshift(11);
     let mut events = Vec::new();
     for who in 0..2000u64 {
         for step in 0..1 + u64::from(who % 5 == 0) {
