@@ -78,6 +78,10 @@ pub struct Model<'j> {
     pub(crate) counted_by_code: Vec<usize>,
     /// Per touchpoint: the first stage listing it.
     pub(crate) touchpoint_stage: Vec<Option<u16>>,
+    /// Per stage: the touchpoints below 64 that say something about a customer's time in
+    /// it, as bits (all but those of stages after the next; see
+    /// [`StageTouchpoints::gather`](crate::tally::StageTouchpoints::gather)).
+    pub(crate) relevant_low: Vec<u64>,
     /// Per catalogue entry: some history function finds its events by code alone, so the
     /// walk over the events lists them (see [`cond::History::list_among`]).
     pub(crate) listed_codes: Vec<bool>,
@@ -236,6 +240,18 @@ impl<'j> Model<'j> {
                     .position(|s| s.touchpoints.contains(tp))
                     .map(|s| s as u16)
             })
+            .collect::<Vec<_>>();
+        // Touchpoints of stages after the next (a newsletter still arriving) say nothing about
+        // why a customer stopped earlier.
+        let relevant_low = (0..journey.stages.len())
+            .map(|s| {
+                touchpoint_stage
+                    .iter()
+                    .take(64)
+                    .enumerate()
+                    .filter(|(_, ts)| ts.is_none_or(|ts| ts as usize <= s + 1))
+                    .fold(0u64, |bits, (tp, _)| bits | 1 << tp)
+            })
             .collect();
         let customer_kpi_conds = kpis.iter().flat_map(|k| match &k.plan {
             kpi::Plan::CustomerRatio {
@@ -322,6 +338,7 @@ impl<'j> Model<'j> {
             kpis_before_placing,
             counted_by_code,
             touchpoint_stage,
+            relevant_low,
             listed_codes,
             columns,
             trait_names,

@@ -615,32 +615,13 @@ impl<'c> Pass<'c> {
                 .find_map(|v| v.touchpoint.filter(|&tp| relevant(tp, s)))
         });
         in_stage.clear(stages, model.touchpoint_ids.len());
-        // Stage `s` lasts from reaching it to reaching the next (times never decrease along
-        // the funnel), so one walk finds every stage's touchpoints.
-        if let Some(Some(from)) = placement.reached_at.first().filter(|_| level > 0) {
-            let until = |s: usize| {
-                placement
-                    .reached_at
-                    .get(s + 1)
-                    .copied()
-                    .flatten()
-                    .unwrap_or(Millis::MAX)
-            };
-            let (mut s, mut to) = (0, until(0));
-            let first = views.partition_point(|v| v.at < *from);
-            for view in &views[first..] {
-                while view.at >= to && s < level {
-                    s += 1;
-                    to = until(s);
-                }
-                if s >= level {
-                    break;
-                }
-                if let Some(tp) = view.touchpoint.filter(|&tp| relevant(tp, s)) {
-                    in_stage.insert(s, tp);
-                }
-            }
-        }
+        in_stage.gather(
+            views,
+            &placement.reached_at,
+            level,
+            &model.relevant_low,
+            relevant,
+        );
         let facts = Facts {
             placement,
             first_event: views[0].at,

@@ -1,7 +1,7 @@
 //! Running counts over a group of customers, and the weekly cohorts behind trends and
 //! conversion drops.
 
-use crate::cond::bits;
+use crate::cond::{EventView, bits};
 use crate::funnel::{Millis, Placement};
 use crate::kpi::{Cell, Delta};
 use crate::pass::{Merge, add};
@@ -40,6 +40,59 @@ impl StageTouchpoints {
     /// Adds touchpoint `tp` to stage `stage`.
     pub fn insert(&mut self, stage: usize, tp: u16) {
         self.bits[stage * self.words + tp as usize / 64] |= 1 << (tp % 64);
+    }
+
+    /// Puts in each stage a customer reached in order (the first `level` of `reached_at`,
+    /// times that never decrease) the touchpoints of `views` (in time order) from reaching it
+    /// to reaching the next, those `relevant(tp, stage)` allows. `relevant_low[stage]` holds
+    /// the same answers for the touchpoints below 64, as bits: theirs are gathered in a
+    /// register while the stage lasts, where a write per event kept the loop in memory.
+    pub fn gather(
+        &mut self,
+        views: &[EventView],
+        reached_at: &[Option<Millis>],
+        level: usize,
+        relevant_low: &[u64],
+        relevant: impl Fn(u16, usize) -> bool,
+    ) {
+        let Some(Some(from)) = reached_at.first().filter(|_| level > 0) else {
+            return;
+        };
+        let until = |s: usize| {
+            reached_at
+                .get(s + 1)
+                .copied()
+                .flatten()
+                .unwrap_or(Millis::MAX)
+        };
+        let (mut s, mut to, mut low) = (0, until(0), 0u64);
+        let first = views.partition_point(|v| v.at < *from);
+        for view in &views[first..] {
+            if view.at >= to {
+                self.insert_low(s, low & relevant_low[s]);
+                low = 0;
+                while view.at >= to && s < level {
+                    s += 1;
+                    to = until(s);
+                }
+                if s >= level {
+                    return;
+                }
+            }
+            match view.touchpoint {
+                Some(tp) if tp < 64 => low |= 1 << tp,
+                Some(tp) if relevant(tp, s) => self.insert(s, tp),
+                _ => {}
+            }
+        }
+        self.insert_low(s, low & relevant_low[s]);
+    }
+
+    /// Adds the touchpoints below 64 set in `low` to stage `stage`.
+    fn insert_low(&mut self, stage: usize, low: u64) {
+        if low != 0 {
+            self.bits[stage * self.words] |= low;
+        }
     }
 
     /// True when stage `stage` holds touchpoint `tp`.
@@ -331,6 +384,57 @@ mod tests {
             }
             sets.clear(4, touchpoints);
             proptest::prop_assert!((0..4).all(|s| sets.of(s).next().is_none()));
+        }
+
+        /// Gathering a customer's touchpoints stage by stage, those below 64 as bits, puts
+        /// in each stage what testing every event in turn puts there, whatever the
+        /// touchpoint count (more than one word of bits included).
+        #[test]
+        fn touchpoints_gathered_per_stage_are_those_of_each_event_in_turn(
+            touchpoints in 1u16..150,
+            events in proptest::collection::vec((0i64..40, proptest::option::of(0u16..150)), 0..40),
+            steps in proptest::collection::vec(0i64..15, 0..5),
+            level in 0usize..5,
+            stage_of in proptest::collection::vec(proptest::option::of(0u16..5), 150),
+        ) {
+            const STAGES: usize = 4;
+            let mut views: Vec<EventView> = events
+                .iter()
+                .map(|&(at, tp)| EventView { at, code: 0, touchpoint: tp.filter(|&tp| tp < touchpoints) })
+                .collect();
+            views.sort_by_key(|v| v.at);
+            // Stages reached at times that never decrease, from the first event's on.
+            let start = views.first().map_or(0, |v| v.at);
+            let mut reached_at = vec![None; STAGES];
+            let mut at = start;
+            for (s, step) in steps.iter().take(STAGES).enumerate() {
+                reached_at[s] = Some(at);
+                at += step;
+            }
+            // The chain reached the first `level` stages, and those only.
+            let level = level.min(reached_at.iter().take_while(|r| r.is_some()).count());
+            reached_at[level..].fill(None);
+            let relevant = |tp: u16, s: usize| stage_of[tp as usize].is_none_or(|ts| ts as usize <= s + 1);
+            let relevant_low: Vec<u64> = (0..STAGES)
+                .map(|s| (0..64u16).filter(|&tp| relevant(tp, s)).fold(0, |bits, tp| bits | 1 << tp))
+                .collect();
+            let mut gathered = StageTouchpoints::default();
+            gathered.clear(STAGES, touchpoints as usize);
+            gathered.gather(&views, &reached_at, level, &relevant_low, relevant);
+            let mut expected = StageTouchpoints::default();
+            expected.clear(STAGES, touchpoints as usize);
+            for view in &views {
+                let Some(tp) = view.touchpoint else { continue };
+                // The stage the event falls in: the last reached at or before it, of the
+                // first `level`.
+                let stage = (0..level).rev().find(|&s| reached_at[s].is_some_and(|r| r <= view.at));
+                if let Some(s) = stage && relevant(tp, s) {
+                    expected.insert(s, tp);
+                }
+            }
+            for s in 0..STAGES {
+                proptest::prop_assert_eq!(gathered.of(s).collect::<Vec<_>>(), expected.of(s).collect::<Vec<_>>(), "stage {}", s);
+            }
         }
     }
 }
