@@ -36,6 +36,8 @@ pub struct Placement {
     /// For each stage after the first, the time from the previous step of the chain that
     /// first reached it (milliseconds).
     pub step_time: Vec<Option<Millis>>,
+    /// The stages met in any order, as bits (stage `s` as `1 << s`).
+    pub met: u64,
 }
 
 /// Places a customer from their hits. `hits` may be in any order; it is sorted here.
@@ -68,10 +70,20 @@ pub fn place_events(
 ) {
     debug_assert_eq!(at.len(), met.len());
     debug_assert!(at.is_sorted());
-    for list in [&mut out.first_met, &mut out.reached_at, &mut out.step_time] {
-        if list.len() == stages {
-            list.fill(None);
-        } else {
+    let lists = [&out.first_met, &out.reached_at, &out.step_time];
+    if lists.iter().all(|list| list.len() == stages) {
+        // Only what the previous customer set is reset: the stages it met, and those its
+        // chain reached (the first `level`), a few of a handful per customer.
+        let mut set = out.met;
+        while set != 0 {
+            out.first_met[set.trailing_zeros() as usize] = None;
+            set &= set - 1;
+        }
+        let reached = usize::from(out.level).min(stages);
+        out.reached_at[..reached].fill(None);
+        out.step_time[..reached].fill(None);
+    } else {
+        for list in [&mut out.first_met, &mut out.reached_at, &mut out.step_time] {
             list.clear();
             list.resize(stages, None);
         }
@@ -93,6 +105,7 @@ pub fn place_events(
             }
         }
     }
+    out.met = seen;
     out.furthest = (seen != 0).then(|| (63 - seen.leading_zeros()) as u16);
     // An ordered chain goes no further than the stages met from the first on.
     let reachable = (seen.trailing_ones() as usize).min(stages);
@@ -302,6 +315,33 @@ mod tests {
             for s in 0..4u16 {
                 let first = hits.iter().filter(|h| h.1 == s).map(|h| h.0).min();
                 prop_assert_eq!(placement.first_met[s as usize], first);
+            }
+        }
+
+        /// One placement reused from customer to customer (as a pass does) holds what a
+        /// fresh one does for each, whatever the customers before.
+        #[test]
+        fn a_placement_reused_across_customers_is_a_fresh_placement(
+            customers in proptest::collection::vec(
+                (proptest::collection::vec((0i64..4, 0u64..32), 0..12), 3usize..6),
+                1..6,
+            ),
+            window in proptest::option::of(0i64..6),
+        ) {
+            let mut reused = Placement::default();
+            for (events, stages) in &customers {
+                let mut at = Vec::new();
+                let mut time = 0;
+                for &(step, _) in events {
+                    time += step;
+                    at.push(time);
+                }
+                // Stages past the customer's journey are never met.
+                let met: Vec<u64> = events.iter().map(|&(_, m)| m & ((1 << stages) - 1)).collect();
+                let mut fresh = Placement::default();
+                place_events(&at, &met, *stages, window, &mut fresh);
+                place_events(&at, &met, *stages, window, &mut reused);
+                prop_assert_eq!(&reused, &fresh);
             }
         }
 
