@@ -362,6 +362,73 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Each week and stage's counts are those of their definitions, counted customer by
+        /// customer: who could move on to the stage from that week, who did and within which
+        /// delay, who reached it that week.
+        #[test]
+        fn cohort_counts_are_those_of_their_definitions(
+            customers in proptest::collection::vec(
+                (0i64..5, proptest::collection::vec(0i64..3_000_000, 0..4)),
+                0..30,
+            ),
+        ) {
+            const STAGES: usize = 3;
+            const WEEKS: usize = 4;
+            // Weeks of a million milliseconds, the last one open-ended.
+            let week_of = |at: Millis| ((at / 1_000_000) as usize).min(WEEKS - 1);
+            let mut cohorts = Cohorts::new(STAGES, WEEKS);
+            let mut steps = Vec::new();
+            let placements: Vec<(Millis, Placement)> = customers
+                .iter()
+                .map(|(first, gaps)| {
+                    let first = first * 700_000;
+                    let mut reached_at = vec![None; STAGES];
+                    let mut at = first;
+                    for (s, gap) in gaps.iter().take(STAGES).enumerate() {
+                        at += gap;
+                        reached_at[s] = Some(at);
+                    }
+                    (first, Placement { reached_at, ..Placement::default() })
+                })
+                .collect();
+            for (first, placement) in &placements {
+                let facts = Facts {
+                    placement,
+                    first_event: *first,
+                    kpis: &[],
+                    last_touchpoint: None,
+                    touchpoints_in_stage: &StageTouchpoints::default(),
+                };
+                Cohorts::steps(&facts, STAGES, WEEKS, &mut |at| week_of(at), &mut steps);
+                cohorts.add(&steps);
+            }
+            for s in 0..STAGES {
+                // When the customer could move on to stage `s`, and when they reached it.
+                let start = |(first, p): &(Millis, Placement)| if s == 0 { Some(*first) } else { p.reached_at[s - 1] };
+                for w in 0..WEEKS {
+                    let entered: Vec<&(Millis, Placement)> = placements
+                        .iter()
+                        .filter(|c| start(c).is_some_and(|t| week_of(t) == w))
+                        .collect();
+                    proptest::prop_assert_eq!(cohorts.entered(s, w), entered.len() as u64);
+                    let reached = placements
+                        .iter()
+                        .filter(|(_, p)| p.reached_at[s].is_some_and(|t| week_of(t) == w))
+                        .count();
+                    proptest::prop_assert_eq!(cohorts.reached(s, w), reached as u64);
+                    for bucket in 0..BUCKETS {
+                        let converted = entered
+                            .iter()
+                            .filter(|c| {
+                                c.1.reached_at[s].is_some_and(|t| delay_bucket(t - start(c).unwrap_or(t)) <= bucket)
+                            })
+                            .count();
+                        proptest::prop_assert_eq!(cohorts.converted(s, w, bucket), converted as u64, "stage {} week {} bucket {}", s, w, bucket);
+                    }
+                }
+            }
+        }
+
         /// The sets hold what was put in each stage, once, whatever the touchpoint count
         /// (more than one word of bits included), and are empty again once cleared.
         #[test]
