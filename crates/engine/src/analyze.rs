@@ -32,6 +32,12 @@ pub enum EngineError {
     /// The store could not be read.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A weekly cohort counted more customers than an analysis holds in a count.
+    #[error(
+        "more than 4,294,967,295 customers moved on in one week of one stage of the journey, \
+         more than a weekly cohort counts: please report it with the store's size"
+    )]
+    CohortOverflow,
 }
 
 /// What to analyse.
@@ -516,12 +522,15 @@ fn run(
         let partial = scan.run(&Part::ALL, &mut visit)?;
         // Merged customers, whose pieces may lie anywhere, last.
         scan.finish(vec![partial], &mut visit)?;
-        pass.gathered
+        pass.finish()
     } else {
         scan.prepare_traits(&trait_names)?;
         in_parallel(&cx, &scan, &parts, threads, &trait_names)?
     };
     gathered.finish(model);
+    if gathered.cohorts_overflowed() {
+        return Err(EngineError::CohortOverflow);
+    }
     Ok(report(model, &gathered, first))
 }
 
@@ -577,7 +586,7 @@ fn in_parallel(
                             pass.customer(events, None);
                             Ok(())
                         })?;
-                        counted.push((index, pass.gathered, partial, held));
+                        counted.push((index, pass.finish(), partial, held));
                     }
                 })
             })
@@ -617,7 +626,7 @@ fn in_parallel(
                     for customer in customers {
                         pass.customer(customer.finish().view(), None);
                     }
-                    pass.gathered
+                    pass.finish()
                 })
             })
             .collect();

@@ -285,6 +285,15 @@ impl Gathered {
         add(&mut self.code_weeks, &other.code_weeks);
     }
 
+    /// Some weekly cohort count went past what it holds ([`Cohorts::overflowed`]).
+    pub fn cohorts_overflowed(&self) -> bool {
+        self.cohorts.overflowed()
+            || self
+                .gaps
+                .iter()
+                .any(|dim| dim.iter().any(|(_, cohorts)| cohorts.overflowed()))
+    }
+
     /// Once every pass is merged: the KPIs counted by event code, and the largest groups of
     /// each attribute.
     pub fn finish(&mut self, model: &Model<'_>) {
@@ -362,6 +371,16 @@ fn bit(c: usize) -> u64 {
 }
 
 impl<'c> Pass<'c> {
+    /// The pass's counts, once its customers are all counted. A weekly cohort count holds
+    /// up to `u32::MAX` and grows by at most one per customer: a pass over more customers
+    /// than that marks its counts wrong.
+    pub fn finish(mut self) -> Gathered {
+        if self.gathered.overall.customers > u64::from(u32::MAX) {
+            self.gathered.cohorts.mark_overflowed();
+        }
+        self.gathered
+    }
+
     pub fn new(cx: &'c Context<'c>, traits: &'c Traits) -> Pass<'c> {
         let model = cx.model;
         let stages = model.stage_ids.len();
