@@ -247,15 +247,13 @@ impl<'j> Model<'j> {
                     .map(|s| s as u16)
             })
             .collect::<Vec<_>>();
-        // Touchpoints of stages after the next (a newsletter still arriving) say nothing about
-        // why a customer stopped earlier.
         let relevant_low = (0..journey.stages.len())
             .map(|s| {
                 touchpoint_stage
                     .iter()
                     .take(64)
                     .enumerate()
-                    .filter(|(_, ts)| ts.is_none_or(|ts| ts as usize <= s + 1))
+                    .filter(|&(_, &of)| says_of_stage(of, s))
                     .fold(0u64, |bits, (tp, _)| bits | 1 << tp)
             })
             .collect();
@@ -403,6 +401,13 @@ impl<'j> Model<'j> {
         dims.extend(self.trait_names.iter().cloned().map(Breakdown::Trait));
         dims
     }
+}
+
+/// Whether a touchpoint first listed by stage `of` says something about a customer's time
+/// in stage `stage`: all but those of stages after the next (a newsletter still arriving
+/// says nothing about why a customer stopped earlier).
+pub(crate) fn says_of_stage(of: Option<u16>, stage: usize) -> bool {
+    of.is_none_or(|of| of as usize <= stage + 1)
 }
 
 /// What the events of one code do, as far as the code alone decides: read once per event

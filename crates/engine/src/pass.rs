@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use parcours_store::scan::{CustomerView, TraitCursor, Traits};
 
 use crate::HashMap;
-use crate::analyze::{CodePlan, CustomerPlace, Model, Options};
+use crate::analyze::{CodePlan, CustomerPlace, Model, Options, says_of_stage};
 use crate::breakdown::{self, Breakdown, MAX_GROUPS, NONE, OTHER};
 use crate::calendar::Calendar;
 use crate::cond::{CustomerState, EventTexts, History, Names, Scope, bits, resolve_bits};
@@ -621,11 +621,7 @@ impl<'c> Pass<'c> {
         }
         // Paths and touchpoints around leaving.
         gathered.paths.add(path, placement.level, stages);
-        // Touchpoints of later stages (a newsletter still arriving) say nothing about why a
-        // customer stopped earlier.
-        let relevant = |tp: u16, s: usize| {
-            model.touchpoint_stage[tp as usize].is_none_or(|ts| ts as usize <= s + 1)
-        };
+        let relevant = |tp: u16, s: usize| says_of_stage(model.touchpoint_stage[tp as usize], s);
         let level = placement.level as usize;
         let last_touchpoint = level.checked_sub(1).and_then(|s| {
             views
