@@ -234,6 +234,10 @@ impl TraitFile {
             .partition_point(|&(c, _, _)| c <= low)
             .saturating_sub(1);
         let last = self.blocks.partition_point(|&(c, _, _)| c <= high);
+        if last == 0 {
+            // The range ends before the file's first customer.
+            return Ok(());
+        }
         let start = self.blocks[first].1;
         let end = self.blocks.get(last).map_or(self.data_len, |&(_, o, _)| o);
         let mut data = vec![0u8; (end - start) as usize];
@@ -580,6 +584,21 @@ mod tests {
             }
             std::fs::remove_dir_all(dir).ok();
         }
+    }
+
+    #[test]
+    fn a_range_before_the_first_customer_reads_nothing() {
+        let rows = vec![
+            (1_000, "\"ios\"".to_string(), 5),
+            (2_000, "null".to_string(), 6),
+        ];
+        let (dir, file) = file_with(&encoded(&rows));
+        let file = file.unwrap();
+        assert_eq!(read(&file, 0, 0), vec![]);
+        assert_eq!(read(&file, 0, 999), vec![]);
+        assert_eq!(read(&file, 0, 1_000), rows[..1].to_vec());
+        assert_eq!(read(&file, 2_001, u64::MAX), vec![]);
+        std::fs::remove_dir_all(dir).ok();
     }
 
     #[test]
