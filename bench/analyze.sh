@@ -24,12 +24,12 @@ parcours=$PWD/target/release/parcours
 journey="$work/journey"
 [ -f "$journey/journey.toml" ] || "$parcours" init --template digital "$journey" >/dev/null
 
-measure() { # prints "seconds peak_mb"; the command's output goes to $work/last.out
-  /usr/bin/time -f "%e %M" -o "$work/time.txt" "$@" > "$work/last.out" 2> "$work/last.err"
-  awk '{printf "%s %.0f\n", $1, $2 / 1024}' "$work/time.txt"
+measure() { # prints "seconds peak_mb major_faults"; the command's output goes to $work/last.out
+  /usr/bin/time -f "%e %M %F" -o "$work/time.txt" "$@" > "$work/last.out" 2> "$work/last.err"
+  awk '{printf "%s %.0f %d\n", $1, $2 / 1024, $3}' "$work/time.txt"
 }
 
-median() { # the median line of "seconds peak_mb" lines, by seconds
+median() { # the median line of "seconds ..." lines, by seconds
   sort -n | awk '{ lines[NR] = $0 } END { print lines[int((NR + 1) / 2)] }'
 }
 
@@ -65,6 +65,9 @@ for millions in "${sizes[@]}"; do
   table+=$'\n'$(awk -v n="$events" -v c="$customers" -v os="$ours_s" -v om="$ours_mb" -v cs="$chdb_s" -v cm="$chdb_mb" -v ds="$duck_s" -v dm="$duck_mb" 'BEGIN {
     printf "| %d | %d | %.2f | %d | %.2f | %d | %.2f | %d | %.2f× | %.2f× |", n, c, os, om, cs, cm, ds, dm, cs / os, ds / os
   }')
+  # Page-cache misses (major faults) are where a slow run usually comes from: pages the
+  # machine dropped between runs, read back while the analysis waits.
+  notes+=$'\n'"${millions}M: parcours major page faults per run: ${ours[*]##* }; runs (s): $(printf '%s ' "${ours[@]%% *}")"
   notes+=$'\n'"${millions}M: customers and reached per stage — parcours $(reach_ours "$work/ours-${millions}m.json"); chDB $(reach_peer "$work/chdb-${millions}m.json"); DuckDB $(reach_peer "$work/duckdb-${millions}m.json")"
 done
 echo "$table"

@@ -399,7 +399,7 @@ fn segment_files(root: &Path) -> Result<Vec<SegmentFile>, StoreError> {
     let mut segments = Vec::new();
     for entry in crate::segments(root)? {
         let path = entry.path;
-        let reader = open_segment(&path)?;
+        let reader = open_segment(&path)?.reader;
         let mut groups = Vec::new();
         for group in reader.metadata().row_groups() {
             let rows = group.num_rows() as u64;
@@ -866,14 +866,33 @@ enum ColumnRead {
 /// Opens a segment for reading, mapped in memory: pages are decompressed from where the
 /// page cache holds them, where reading them copied every byte once more (a tenth of an
 /// analysis). Every cursor maps its own.
-fn open_segment(path: &Path) -> Result<SerializedFileReader<Bytes>, StoreError> {
+fn open_segment(path: &Path) -> Result<Segment, StoreError> {
     let io = |source| StoreError::Io {
         path: path.to_path_buf(),
         source,
     };
     let file = File::open(path).map_err(io)?;
-    let map = map_segment(&file).map_err(io)?;
-    SerializedFileReader::new(Bytes::from_owner(map)).map_err(parquet_error(path))
+    let map = SegmentMap(Arc::new(map_segment(&file).map_err(io)?));
+    let reader =
+        SerializedFileReader::new(Bytes::from_owner(map.clone())).map_err(parquet_error(path))?;
+    Ok(Segment { reader, map })
+}
+
+/// An open segment: its reader, and the mapping the reader's pages borrow.
+struct Segment {
+    reader: SerializedFileReader<Bytes>,
+    map: SegmentMap,
+}
+
+/// A segment's mapping, shared by its reader and the cursor that tells the kernel which of
+/// its bytes are about to be read.
+#[derive(Clone)]
+struct SegmentMap(Arc<memmap2::Mmap>);
+
+impl AsRef<[u8]> for SegmentMap {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
 }
 
 #[allow(unsafe_code)]
@@ -959,7 +978,7 @@ impl Cursor {
     /// Opens the segment and decodes its first batch.
     fn load(&mut self, others: Sharing) -> Result<(), StoreError> {
         self.loaded = true;
-        let reader = open_segment(&self.path)?;
+        let Segment { reader, map } = open_segment(&self.path)?;
         self.rare = None;
         if self.columns.properties
             && let Some(wanted) = &self.columns.text_codes
@@ -972,8 +991,33 @@ impl Cursor {
                 ))
             })?;
         }
+        self.read_ahead(&reader, &map);
         self.reader = Some(reader);
         self.refill(others)
+    }
+
+    /// Asks the kernel to bring the column chunks the cursor will decode into the page cache
+    /// now, in the background. Pages the cache has let go of were otherwise read at the
+    /// first touch, one blocking fault at a time: with 3% of a store's pages dropped (a
+    /// machine was seen dropping 1,400 pages a minute while idle), an analysis took 10 to 15%
+    /// longer. Pages already cached cost the kernel a lookup each (no slower when measured).
+    fn read_ahead(&self, reader: &SerializedFileReader<Bytes>, map: &SegmentMap) {
+        let metadata = reader.metadata();
+        for &(group, _) in &self.groups {
+            let Some(group) = metadata.row_groups().get(group) else {
+                continue;
+            };
+            for (index, column) in COLUMNS.iter().enumerate() {
+                if !self.wanted(*column) || index >= group.num_columns() {
+                    continue;
+                }
+                let (start, len) = group.column(index).byte_range();
+                // Only advice: a range the kernel refuses is read as before, fault by fault.
+                let _ = map
+                    .0
+                    .advise_range(memmap2::Advice::WillNeed, start as usize, len as usize);
+            }
+        }
     }
 
     /// The rows of `customer` from the current one, when the batch holds them all: the
