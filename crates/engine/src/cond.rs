@@ -219,6 +219,13 @@ impl CodeSet {
         self.words[0] |= low;
     }
 
+    /// True when the set holds catalogue entry `code`.
+    #[cfg(test)]
+    pub fn contains(&self, code: u32) -> bool {
+        let word = self.words.get(code as usize / 64).copied().unwrap_or(0);
+        word & (1 << (code % 64)) != 0
+    }
+
     /// True when the two sets share a code.
     fn meets(&self, other: &CodeSet) -> bool {
         self.words.iter().zip(&other.words).any(|(a, b)| a & b != 0)

@@ -37,6 +37,9 @@ pub(crate) struct Step {
     listed: bool,
     /// [`OPEN_TOUCHPOINT_FLAG`], [`OPEN_KPIS_FLAG`], [`TROUBLE_FLAG`].
     flags: u8,
+    /// Any of `open`, `listed`, `flags`, or a code past 64: the walk looks at those only
+    /// when this is set, one test per event for what most events do not need.
+    rare: bool,
 }
 
 /// A [`Step::flags`] bit: the event itself decides its touchpoint.
@@ -49,10 +52,15 @@ const TROUBLE_FLAG: u8 = 4;
 impl Step {
     fn new(code: u32, plan: &CodePlan, walk_conds: u64, weeks: usize) -> Step {
         let flag = |on: bool, flag: u8| if on { flag } else { 0 };
+        let low_bit = 1u64.checked_shl(code).unwrap_or(0);
+        let open = plan.stages_open | plan.kpis_open != 0;
+        let flags = flag(plan.touchpoint.is_none(), OPEN_TOUCHPOINT_FLAG)
+            | flag(plan.kpis_open != 0, OPEN_KPIS_FLAG)
+            | flag(plan.trouble, TROUBLE_FLAG);
         Step {
             stages_met: plan.stages_met,
             kpis_met: plan.kpis_met & walk_conds,
-            low_bit: 1u64.checked_shl(code).unwrap_or(0),
+            low_bit,
             code,
             week_row: code.saturating_mul(weeks as u32),
             touchpoint: match plan.touchpoint {
@@ -60,11 +68,10 @@ impl Step {
                 Some(None) => NO_TOUCHPOINT,
                 Some(Some(tp)) => tp,
             },
-            open: plan.stages_open | plan.kpis_open != 0,
+            open,
             listed: plan.listed,
-            flags: flag(plan.touchpoint.is_none(), OPEN_TOUCHPOINT_FLAG)
-                | flag(plan.kpis_open != 0, OPEN_KPIS_FLAG)
-                | flag(plan.trouble, TROUBLE_FLAG),
+            flags,
+            rare: open || plan.listed || flags != 0 || low_bit == 0,
         }
     }
 }
@@ -202,16 +209,18 @@ pub(crate) fn walk(
     for i in 0..n {
         let step = steps.of(store_codes[i]);
         let at = at[i];
-        flags |= step.flags;
-        if step.open {
-            open_events.push(i as u32);
-        }
-        if step.listed {
-            listed.push(i as u32);
-        }
         low_codes |= step.low_bit;
-        if step.low_bit == 0 {
-            present.insert(step.code);
+        if step.rare {
+            flags |= step.flags;
+            if step.open {
+                open_events.push(i as u32);
+            }
+            if step.listed {
+                listed.push(i as u32);
+            }
+            if step.low_bit == 0 {
+                present.insert(step.code);
+            }
         }
         if at >= week_end {
             let w = calendar.week(at);
@@ -351,5 +360,27 @@ mod tests {
         assert_eq!(out.path, [1]);
         assert_eq!(out.stage_bits, [0]);
         assert!(out.matched[0].is_empty() && out.open_events.is_empty() && out.listed.is_empty());
+    }
+
+    #[test]
+    fn codes_past_64_are_present_and_only_rare_codes_take_the_rare_path() {
+        // Store codes 0 and 1 are catalogue entries 3 and 70, neither open nor listed.
+        let mut plans = vec![CodePlan::UNKNOWN; 71];
+        plans[3] = plan(Some(Some(0)), 0b1, 0);
+        plans[70] = plan(Some(Some(1)), 0b10, 0);
+        let steps = Steps::of_plans(&[3, 70], &plans, 0, 1);
+        assert!(!steps.of(0).rare && steps.of(1).rare);
+        let calendar = Calendar::new(0, 7 * DAY, "UTC");
+        let mut out = Walked::default();
+        let mut active = vec![0; calendar.len()];
+        let counts = WalkCounts {
+            active: &mut active,
+            code_weeks: &mut [],
+        };
+        let summary = walk(&steps, &calendar, &[0, 1], &[0, DAY], &mut out, counts);
+        assert!(out.present.contains(3) && out.present.contains(70));
+        assert!(!out.present.contains(69) && !out.present.contains(6));
+        assert!(!summary.open_touchpoints && !summary.open_kpis && !summary.trouble);
+        assert_eq!(out.stage_bits, [0b1, 0b10]);
     }
 }
