@@ -403,9 +403,7 @@ fn segment_files(root: &Path) -> Result<Vec<SegmentFile>, StoreError> {
     for entry in crate::segments(root)? {
         let map = map_file(&entry.path)?;
         let tail = FOOTER_READ_AHEAD.min(map.0.len());
-        let _ = map
-            .0
-            .advise_range(memmap2::Advice::WillNeed, map.0.len() - tail, tail);
+        map.will_need(map.0.len() - tail, tail);
         maps.push((entry.path, map));
     }
     let mut segments = Vec::new();
@@ -922,6 +920,14 @@ impl AsRef<[u8]> for SegmentMap {
     }
 }
 
+impl SegmentMap {
+    /// Asks the kernel to read `len` bytes from `offset` into the page cache, in the
+    /// background. Only advice: a range it refuses is read as before, fault by fault.
+    fn will_need(&self, offset: usize, len: usize) {
+        let _ = self.0.advise_range(memmap2::Advice::WillNeed, offset, len);
+    }
+}
+
 #[allow(unsafe_code)]
 fn map_segment(file: &File) -> std::io::Result<memmap2::Mmap> {
     // SAFETY: a mapping is undefined behaviour if its file changes underneath. Segments never
@@ -1043,9 +1049,7 @@ impl Cursor {
                 // The kernel reads at most its read-ahead size per request (128 KiB to a
                 // few MiB): a column chunk is asked for piece by piece.
                 for from in (start..end).step_by(READ_AHEAD_PIECE) {
-                    let len = READ_AHEAD_PIECE.min(end - from);
-                    // Only advice: a range refused is read as before, fault by fault.
-                    let _ = map.0.advise_range(memmap2::Advice::WillNeed, from, len);
+                    map.will_need(from, READ_AHEAD_PIECE.min(end - from));
                 }
             }
         }
