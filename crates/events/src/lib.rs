@@ -232,6 +232,8 @@ impl IdKind {
 pub struct Rejection {
     /// What is wrong, in one sentence.
     pub reason: String,
+    /// The field at fault (`timestamp`, `context.traits`), when one is.
+    pub field: Option<String>,
 }
 
 impl Rejection {
@@ -239,6 +241,15 @@ impl Rejection {
     pub fn new(reason: impl Into<String>) -> Self {
         Rejection {
             reason: reason.into(),
+            field: None,
+        }
+    }
+
+    /// A rejection of the field `field`, with this reason.
+    pub fn of_field(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Rejection {
+            reason: reason.into(),
+            field: Some(field.into()),
         }
     }
 }

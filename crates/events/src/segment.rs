@@ -92,7 +92,10 @@ fn object(field: &str, raw: Option<&RawValue>) -> Result<Option<String>, Rejecti
     match text.as_bytes().first() {
         Some(b'{') => Ok(Some(text.to_string())),
         _ if text == "null" => Ok(None),
-        _ => Err(Rejection::new(format!("`{field}` must be a JSON object"))),
+        _ => Err(Rejection::of_field(
+            field,
+            format!("`{field}` must be a JSON object"),
+        )),
     }
 }
 
@@ -147,15 +150,18 @@ pub fn from_segment_json(raw: &[u8], zone: Option<&TimeZone>) -> Result<Event, R
     })?;
     let kind = match (message.kind.as_deref(), message.event.is_some()) {
         (Some(name), _) => MessageType::from_name(name)
-            .ok_or_else(|| Rejection::new(format!("unknown message type `{name}` (expected track, page, screen, identify, alias or group)")))?,
+            .ok_or_else(|| Rejection::of_field("type", format!("unknown message type `{name}` (expected track, page, screen, identify, alias or group)")))?,
         (None, true) => MessageType::Track,
-        (None, false) => return Err(Rejection::new("missing `type`")),
+        (None, false) => return Err(Rejection::of_field("type", "missing `type`")),
     };
     let name = match kind {
         MessageType::Track => {
             let event = message.event.as_deref().map(str::trim).unwrap_or("");
             if event.is_empty() {
-                return Err(Rejection::new("track message without `event`"));
+                return Err(Rejection::of_field(
+                    "event",
+                    "track message without `event`",
+                ));
             }
             event.to_string()
         }
@@ -167,28 +173,43 @@ pub fn from_segment_json(raw: &[u8], zone: Option<&TimeZone>) -> Result<Event, R
     let user_id = id(message.user_id);
     let anonymous_id = id(message.anonymous_id);
     if user_id.is_none() && anonymous_id.is_none() {
-        return Err(Rejection::new("neither `userId` nor `anonymousId` is set"));
+        return Err(Rejection::of_field(
+            "userId",
+            "neither `userId` nor `anonymousId` is set",
+        ));
     }
     let previous_id = id(message.previous_id);
     if kind == MessageType::Alias && (previous_id.is_none() || user_id.is_none()) {
-        return Err(Rejection::new(
+        let field = if previous_id.is_none() {
+            "previousId"
+        } else {
+            "userId"
+        };
+        return Err(Rejection::of_field(
+            field,
             "alias message needs both `previousId` and `userId`",
         ));
     }
     let group_id = id(message.group_id);
     if kind == MessageType::Group && group_id.is_none() {
-        return Err(Rejection::new("group message without `groupId`"));
+        return Err(Rejection::of_field(
+            "groupId",
+            "group message without `groupId`",
+        ));
     }
     let timestamp_text = id(message.timestamp).or_else(|| id(message.original_timestamp));
     let Some(timestamp_text) = timestamp_text else {
-        return Err(Rejection::new("missing `timestamp`"));
+        return Err(Rejection::of_field("timestamp", "missing `timestamp`"));
     };
     let timestamp = match timestamp_text.parse::<f64>() {
         Ok(number) => parse_epoch(number).ok_or_else(|| {
-            Rejection::new(format!("`timestamp` {timestamp_text} is out of range"))
+            Rejection::of_field(
+                "timestamp",
+                format!("`timestamp` {timestamp_text} is out of range"),
+            )
         })?,
         Err(_) => parse_timestamp(&timestamp_text, zone)
-            .map_err(|e| Rejection::new(format!("`timestamp`: {e}")))?,
+            .map_err(|e| Rejection::of_field("timestamp", format!("`timestamp`: {e}")))?,
     };
     let properties = object("properties", message.properties)?;
     let context = object("context", message.context)?;
@@ -197,8 +218,8 @@ pub fn from_segment_json(raw: &[u8], zone: Option<&TimeZone>) -> Result<Event, R
         && let Some(context) = &context
         && context.contains("\"traits\"")
     {
-        let inner: WithTraits<'_> =
-            serde_json::from_str(context).map_err(|e| Rejection::new(format!("`context`: {e}")))?;
+        let inner: WithTraits<'_> = serde_json::from_str(context)
+            .map_err(|e| Rejection::of_field("context", format!("`context`: {e}")))?;
         traits = object("context.traits", inner.traits)?;
     }
     let email = email_in(traits.as_deref());
@@ -279,6 +300,55 @@ mod tests {
         let c = r#"{"type":"track","event":"x","userId":"u","timestamp":"2026-03-01T09:30:01Z"}"#;
         assert_eq!(read(a).unwrap().key, read(b).unwrap().key);
         assert_ne!(read(a).unwrap().key, read(c).unwrap().key);
+    }
+
+    #[test]
+    fn a_refusal_names_the_field_at_fault() {
+        let field = |json: &str| from_segment_json(json.as_bytes(), None).unwrap_err().field;
+        let at = r#""timestamp":"2026-03-01T09:30:00Z""#;
+        for (json, want) in [
+            (
+                format!(r#"{{"type":"track","userId":"u",{at}}}"#),
+                Some("event"),
+            ),
+            (
+                format!(r#"{{"type":"shout","userId":"u",{at}}}"#),
+                Some("type"),
+            ),
+            (format!(r#"{{"userId":"u",{at}}}"#), Some("type")),
+            (format!(r#"{{"type":"page",{at}}}"#), Some("userId")),
+            (
+                format!(r#"{{"type":"alias","userId":"u",{at}}}"#),
+                Some("previousId"),
+            ),
+            (
+                format!(r#"{{"type":"alias","previousId":"p","anonymousId":"a",{at}}}"#),
+                Some("userId"),
+            ),
+            (
+                format!(r#"{{"type":"group","userId":"u",{at}}}"#),
+                Some("groupId"),
+            ),
+            (
+                r#"{"type":"page","userId":"u"}"#.to_string(),
+                Some("timestamp"),
+            ),
+            (
+                r#"{"type":"page","userId":"u","timestamp":"yesterday"}"#.to_string(),
+                Some("timestamp"),
+            ),
+            (
+                format!(r#"{{"type":"page","userId":"u",{at},"properties":[1]}}"#),
+                Some("properties"),
+            ),
+            (
+                format!(r#"{{"type":"page","userId":"u",{at},"context":{{"traits":3}}}}"#),
+                Some("context.traits"),
+            ),
+            ("{not json".to_string(), None),
+        ] {
+            assert_eq!(field(&json).as_deref(), want, "{json}");
+        }
     }
 
     #[test]
