@@ -210,6 +210,28 @@ pub enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// Serve the tracking API (Segment-compatible) over a durable event log, moving new
+    /// events into the store every few seconds.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "PARCOURS_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// The store.
+        #[command(flatten)]
+        data: DataDir,
+        /// A write key the tracking API accepts (SDKs send it as the HTTP Basic user);
+        /// several are separated by commas.
+        #[arg(
+            long = "write-key",
+            env = "PARCOURS_WRITE_KEYS",
+            value_delimiter = ',',
+            required = true
+        )]
+        write_keys: Vec<String>,
+        /// Seconds between moves of the event log into the store.
+        #[arg(long, default_value_t = 2.0)]
+        compact_every: f64,
+    },
     /// Inspect or maintain the store.
     Store {
         /// What to do.

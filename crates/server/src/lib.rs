@@ -1,7 +1,13 @@
-//! `parcours serve`: what the server owns. The durable event log that a tracking request
-//! is acknowledged from ([`log`]); next, the Segment-compatible tracking API, the Mailjet
-//! webhook, the log's compaction into the store, the JSON API and the web UI.
+//! `parcours serve`: what the server owns. The durable event log a tracking request is
+//! acknowledged from ([`log`]), the records it holds ([`record`]), the Segment-compatible
+//! tracking API ([`tracking`]), the log's compaction into the store ([`compact`]) and the
+//! running server ([`serve`]). Next: the Mailjet webhook, the JSON API and the web UI.
 
+pub mod compact;
 pub mod log;
+pub mod record;
+pub mod serve;
+pub mod tracking;
 
 pub use log::{EventLog, LogError, Recovery};
+pub use serve::{ServeError, ServeOptions, serve};

@@ -20,6 +20,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
@@ -88,6 +89,8 @@ pub struct EventLog {
     dir: PathBuf,
     jobs: Option<mpsc::Sender<Job>>,
     writer: Option<JoinHandle<()>>,
+    /// Records acknowledged since the log opened.
+    appended: AtomicU64,
 }
 
 /// What opening a log found.
@@ -143,6 +146,7 @@ impl EventLog {
                 dir: dir.to_path_buf(),
                 jobs: Some(jobs),
                 writer: Some(writer),
+                appended: AtomicU64::new(0),
             },
             recovery,
         ))
@@ -159,9 +163,17 @@ impl EventLog {
         if let Some(big) = records.iter().find(|r| r.len() > MAX_RECORD_BYTES) {
             return Err(LogError::TooLarge(big.len()));
         }
+        let count = records.len() as u64;
         let (done, wait) = oneshot::channel();
         self.send(Job::Append(records, done))?;
-        wait.await.map_err(|_| LogError::Stopped)?
+        wait.await.map_err(|_| LogError::Stopped)??;
+        self.appended.fetch_add(count, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Records acknowledged since the log opened.
+    pub fn appended(&self) -> u64 {
+        self.appended.load(Ordering::Relaxed)
     }
 
     /// Closes the current file and starts the next; returns every closed file, in order,

@@ -5,6 +5,7 @@ mod demo;
 mod ingest;
 mod init;
 mod map;
+mod serve;
 mod store;
 mod validate;
 
@@ -108,6 +109,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
             output,
         }),
+        Command::Serve {
+            listen,
+            data,
+            write_keys,
+            compact_every,
+        } => serve::run(listen, data.path, write_keys, compact_every),
         Command::Store { action } => match action {
             StoreAction::Stats { data, format } => store::stats(&data.path, format),
             StoreAction::Compact {

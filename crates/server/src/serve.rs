@@ -1,0 +1,128 @@
+//! The running server: the store and the event log opened, what earlier runs left in the
+//! log moved into the store, the routes served, the log compacted into the store in the
+//! background, and on shutdown the requests in flight answered and the log compacted once
+//! more.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use parcours_store::{Store, StoreError};
+use tokio::net::TcpListener;
+
+use crate::compact::{CompactError, import_files};
+use crate::log::{EventLog, LogError};
+use crate::tracking::{self, Tracking};
+
+/// How the server runs.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// The store's data directory; the event log lives in its `log/` folder.
+    pub data: PathBuf,
+    /// Write keys the tracking API accepts.
+    pub write_keys: Vec<String>,
+    /// How often the log is moved into the store, for analyses to see new events.
+    pub compact_every: Duration,
+}
+
+/// Why the server stopped or could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The event log.
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// Moving the log into the store.
+    #[error(transparent)]
+    Compact(#[from] CompactError),
+    /// The listening socket.
+    #[error("serving HTTP: {0}")]
+    Http(std::io::Error),
+    /// A background task died.
+    #[error("a background task stopped: {0}")]
+    Task(String),
+}
+
+/// The log folder inside a data directory.
+pub fn log_dir(data: &std::path::Path) -> PathBuf {
+    data.join("log")
+}
+
+/// Serves on `listener` until `shutdown` resolves.
+pub async fn serve(
+    options: ServeOptions,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let data = options.data.clone();
+    let (store, log) = tokio::task::spawn_blocking(move || -> Result<_, ServeError> {
+        let mut store = Store::open(&data)?;
+        let (log, recovery) = EventLog::open(&log_dir(&data))?;
+        // What earlier runs acknowledged goes to the store before anything new.
+        import_files(&mut store, &recovery.files)?;
+        log.remove(&recovery.files)?;
+        Ok((store, log))
+    })
+    .await
+    .map_err(|e| ServeError::Task(e.to_string()))??;
+    let log = Arc::new(log);
+    let store = Arc::new(Mutex::new(store));
+    let tracking = Arc::new(Tracking {
+        log: log.clone(),
+        write_keys: options.write_keys.clone(),
+    });
+    let app = tracking::routes(tracking);
+    let (stop_compacting, mut stopped) = tokio::sync::watch::channel(false);
+    let compactor = {
+        let (log, store) = (log.clone(), store.clone());
+        tokio::spawn(async move {
+            let mut compacted = 0;
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(options.compact_every) => {}
+                    _ = stopped.changed() => return Ok(()),
+                }
+                if log.appended() == compacted {
+                    continue;
+                }
+                compacted = log.appended();
+                compact(&log, &store).await?;
+            }
+        })
+    };
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(ServeError::Http);
+    let _ = stop_compacting.send(true);
+    let background: Result<(), ServeError> = compactor
+        .await
+        .map_err(|e| ServeError::Task(e.to_string()))?;
+    served?;
+    background?;
+    // Everything acknowledged is in the log already; moving it into the store now lets
+    // the next analysis see it without waiting for the next start.
+    compact(&log, &store).await
+}
+
+/// Seals the log and moves the sealed files into the store.
+async fn compact(log: &Arc<EventLog>, store: &Arc<Mutex<Store>>) -> Result<(), ServeError> {
+    let files = log.seal().await?;
+    if files.is_empty() {
+        return Ok(());
+    }
+    let (log, store) = (log.clone(), store.clone());
+    tokio::task::spawn_blocking(move || -> Result<(), ServeError> {
+        let mut store = store
+            .lock()
+            .map_err(|_| ServeError::Task("the store's lock was poisoned".into()))?;
+        import_files(&mut store, &files)?;
+        log.remove(&files)?;
+        Ok(())
+    })
+    .await
+    .map_err(|e| ServeError::Task(e.to_string()))?
+}

@@ -1,0 +1,282 @@
+//! The tracking API, compatible with Segment's HTTP API: `POST /v1/track`, `/v1/identify`,
+//! `/v1/page`, `/v1/screen`, `/v1/alias`, `/v1/group` (one message) and `/v1/batch` (many),
+//! the write key as the HTTP Basic user as Segment's SDKs send it, bodies plain or gzip.
+//!
+//! Every message is checked as the store will read it ([`from_segment_json`]) before it is
+//! written to the event log; the answer is sent once the log has synced it. A message that
+//! fails is answered with the reason and the field; in a batch the good messages are kept
+//! and the answer lists the ones refused, by position.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use base64::Engine;
+use parcours_events::{MessageType, Rejection, from_segment_json};
+use serde_json::{Map, Value, json};
+
+use crate::log::EventLog;
+use crate::record::{Record, encode};
+
+/// A request body over this, compressed or not, is refused with 413 (Segment's batch limit
+/// is 500 KB).
+pub const MAX_BODY_BYTES: usize = 512 << 10;
+
+/// What the tracking routes share.
+pub struct Tracking {
+    /// Where acknowledged messages go.
+    pub log: Arc<EventLog>,
+    /// The write keys accepted.
+    pub write_keys: Vec<String>,
+}
+
+/// The tracking routes.
+pub fn routes(tracking: Arc<Tracking>) -> Router {
+    let one = |kind: MessageType| {
+        move |State(t): State<Arc<Tracking>>, headers: HeaderMap, body: Body| async move {
+            receive(&t, &headers, body, Some(kind)).await
+        }
+    };
+    Router::new()
+        .route("/v1/track", post(one(MessageType::Track)))
+        .route("/v1/identify", post(one(MessageType::Identify)))
+        .route("/v1/page", post(one(MessageType::Page)))
+        .route("/v1/screen", post(one(MessageType::Screen)))
+        .route("/v1/alias", post(one(MessageType::Alias)))
+        .route("/v1/group", post(one(MessageType::Group)))
+        .route(
+            "/v1/batch",
+            post(
+                |State(t): State<Arc<Tracking>>, headers: HeaderMap, body: Body| async move {
+                    receive(&t, &headers, body, None).await
+                },
+            ),
+        )
+        .route(
+            "/v1/import",
+            post(
+                |State(t): State<Arc<Tracking>>, headers: HeaderMap, body: Body| async move {
+                    receive(&t, &headers, body, None).await
+                },
+            ),
+        )
+        .with_state(tracking)
+}
+
+/// A JSON answer.
+fn answer(status: StatusCode, body: Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn refusal(status: StatusCode, error: &str, field: Option<&str>) -> Response {
+    answer(
+        status,
+        json!({ "success": false, "error": error, "field": field }),
+    )
+}
+
+/// One request: `kind` for the single-message routes, `None` for a batch.
+async fn receive(
+    tracking: &Tracking,
+    headers: &HeaderMap,
+    body: Body,
+    kind: Option<MessageType>,
+) -> Response {
+    let bytes = match read_body(headers, body).await {
+        Ok(bytes) => bytes,
+        Err(response) => return response,
+    };
+    let parsed: Map<String, Value> = match serde_json::from_slice(&bytes) {
+        Ok(Value::Object(map)) => map,
+        Ok(_) => {
+            return refusal(
+                StatusCode::BAD_REQUEST,
+                "the body must be a JSON object",
+                None,
+            );
+        }
+        Err(e) => {
+            return refusal(
+                StatusCode::BAD_REQUEST,
+                &format!("the body is not JSON: {e}"),
+                None,
+            );
+        }
+    };
+    let body_key = parsed.get("writeKey").and_then(Value::as_str);
+    if !authorized(tracking, headers, body_key) {
+        return refusal(
+            StatusCode::UNAUTHORIZED,
+            "unknown or missing write key: send it as the HTTP Basic user name",
+            None,
+        );
+    }
+    let received_at = jiff::Timestamp::now();
+    let (messages, shared_context) = match kind {
+        Some(kind) => (vec![Value::Object(with_type(parsed, kind))], None),
+        None => match split_batch(parsed) {
+            Ok(split) => split,
+            Err(response) => return response,
+        },
+    };
+    let batch = kind.is_none();
+    let mut records = Vec::with_capacity(messages.len());
+    let mut refused = Vec::new();
+    for (index, message) in messages.into_iter().enumerate() {
+        match prepare(message, shared_context.as_ref(), received_at) {
+            Ok(record) => records.push(record),
+            Err(rejection) => refused.push((index, rejection)),
+        }
+    }
+    let accepted = records.len();
+    if !records.is_empty()
+        && let Err(error) = tracking.log.append(records).await
+    {
+        return refusal(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string(), None);
+    }
+    if !batch {
+        return match refused.first() {
+            None => answer(StatusCode::OK, json!({ "success": true })),
+            Some((_, rejection)) => refusal(
+                StatusCode::BAD_REQUEST,
+                &rejection.reason,
+                rejection.field.as_deref(),
+            ),
+        };
+    }
+    let listed: Vec<Value> = refused
+        .iter()
+        .map(|(index, r)| json!({ "index": index, "error": r.reason, "field": r.field }))
+        .collect();
+    if refused.is_empty() {
+        answer(
+            StatusCode::OK,
+            json!({ "success": true, "accepted": accepted }),
+        )
+    } else if accepted == 0 {
+        answer(
+            StatusCode::BAD_REQUEST,
+            json!({ "success": false, "accepted": 0, "rejected": listed }),
+        )
+    } else {
+        // Partly accepted: a 200, so that SDKs do not send the accepted messages again.
+        answer(
+            StatusCode::OK,
+            json!({ "success": true, "accepted": accepted, "rejected": listed }),
+        )
+    }
+}
+
+/// Reads the body whole, gunzipping it when it says so; 413 past [`MAX_BODY_BYTES`].
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Response> {
+    let too_large = || {
+        refusal(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!(
+                "the body is over {} KB; send fewer messages per batch",
+                MAX_BODY_BYTES >> 10
+            ),
+            None,
+        )
+    };
+    let raw = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| too_large())?;
+    let gzipped = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"));
+    if !gzipped {
+        return Ok(raw.to_vec());
+    }
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(&raw[..])
+        .take(MAX_BODY_BYTES as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| {
+            refusal(
+                StatusCode::BAD_REQUEST,
+                &format!("the body says gzip but does not decompress: {e}"),
+                None,
+            )
+        })?;
+    if out.len() > MAX_BODY_BYTES {
+        return Err(too_large());
+    }
+    Ok(out)
+}
+
+/// Whether the request carries a known write key: as the Basic user name (Segment's SDKs),
+/// or as `writeKey` in a batch body.
+fn authorized(tracking: &Tracking, headers: &HeaderMap, body_key: Option<&str>) -> bool {
+    let basic_user = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|encoded| {
+            base64::engine::general_purpose::STANDARD
+                .decode(encoded.trim())
+                .ok()
+        })
+        .and_then(|decoded| String::from_utf8(decoded).ok())
+        .map(|user_pass| user_pass.split(':').next().unwrap_or("").to_string());
+    let known = |key: &str| !key.is_empty() && tracking.write_keys.iter().any(|k| k == key);
+    basic_user.as_deref().is_some_and(known) || body_key.is_some_and(known)
+}
+
+/// The message with the route's type when it has none.
+fn with_type(mut message: Map<String, Value>, kind: MessageType) -> Map<String, Value> {
+    message
+        .entry("type")
+        .or_insert_with(|| Value::String(kind.as_str().to_string()));
+    message
+}
+
+/// A batch's messages and the `context` it gives them all.
+#[allow(clippy::result_large_err)]
+fn split_batch(mut body: Map<String, Value>) -> Result<(Vec<Value>, Option<Value>), Response> {
+    match body.remove("batch") {
+        Some(Value::Array(messages)) => Ok((messages, body.remove("context"))),
+        _ => Err(refusal(
+            StatusCode::BAD_REQUEST,
+            "a batch body needs `batch`, a list of messages",
+            Some("batch"),
+        )),
+    }
+}
+
+/// A message as the log keeps it, checked as the store will read it: the batch's context
+/// when it has none of its own, the time received, and that time as its `timestamp` when
+/// it gives no time at all (as Segment does).
+fn prepare(
+    message: Value,
+    shared_context: Option<&Value>,
+    received_at: jiff::Timestamp,
+) -> Result<Vec<u8>, Rejection> {
+    let Value::Object(mut message) = message else {
+        return Err(Rejection::new("a message must be a JSON object"));
+    };
+    if let Some(context) = shared_context
+        && !message.contains_key("context")
+    {
+        message.insert("context".into(), context.clone());
+    }
+    let received = received_at.to_string();
+    if !message.contains_key("timestamp") && !message.contains_key("originalTimestamp") {
+        message.insert("timestamp".into(), Value::String(received.clone()));
+    }
+    message.insert("receivedAt".into(), Value::String(received));
+    let text = Value::Object(message).to_string();
+    from_segment_json(text.as_bytes(), None)?;
+    Ok(encode(Record::Segment, text.as_bytes()))
+}

@@ -1,0 +1,203 @@
+//! The tracking API over real HTTP: a server on a loopback port, requests written on a TCP
+//! socket as any client would, and the store read afterwards.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine;
+use parcours_server::{ServeOptions, serve};
+use serde_json::{Value, json};
+
+const KEY: &str = "wk_test";
+
+struct Server {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<Result<(), String>>>,
+}
+
+impl Server {
+    fn start(data: &Path) -> Server {
+        let options = ServeOptions {
+            data: data.to_path_buf(),
+            write_keys: vec![KEY.to_string(), "second".to_string()],
+            compact_every: Duration::from_millis(200),
+        };
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                addr_tx.send(listener.local_addr().unwrap()).unwrap();
+                serve(options, listener, async {
+                    let _ = stopped.await;
+                })
+                .await
+                .map_err(|e| e.to_string())
+            })
+        });
+        let addr = addr_rx.recv_timeout(Duration::from_secs(20)).unwrap();
+        Server {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.thread.take().unwrap().join().unwrap().unwrap();
+    }
+
+    /// Sends one request; returns the status and the JSON body.
+    fn post(&self, path: &str, headers: &[(&str, String)], body: &[u8]) -> (u16, Value) {
+        let mut stream = TcpStream::connect(self.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+            self.addr,
+            body.len()
+        );
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        stream.write_all(request.as_bytes()).unwrap();
+        // A server may answer before reading a body it refuses; a failed write is fine then.
+        let _ = stream.write_all(body);
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response);
+        let text = String::from_utf8_lossy(&response);
+        let status: u16 = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no status in {text:?}"));
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
+        let json = serde_json::from_str(body.trim()).unwrap_or(Value::Null);
+        (status, json)
+    }
+
+    fn post_json(&self, path: &str, key: &str, body: &Value) -> (u16, Value) {
+        self.post(path, &[auth(key)], body.to_string().as_bytes())
+    }
+}
+
+fn auth(key: &str) -> (&'static str, String) {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{key}:"));
+    ("Authorization", format!("Basic {encoded}"))
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("parcours-serve-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn track(user: &str, event: &str, message_id: &str) -> Value {
+    json!({
+        "userId": user,
+        "event": event,
+        "messageId": message_id,
+        "timestamp": "2026-11-20T10:00:00Z",
+        "properties": {"plan": "pro"}
+    })
+}
+
+#[test]
+fn the_tracking_api_acknowledges_what_it_keeps_and_says_what_it_refuses() {
+    let data = temp_dir("api");
+    let server = Server::start(&data);
+
+    // One message, its type from the route.
+    let (status, body) = server.post_json("/v1/track", KEY, &track("u1", "Signed Up", "m1"));
+    assert_eq!((status, &body), (200, &json!({"success": true})));
+    let (status, _) = server.post_json(
+        "/v1/identify",
+        "second",
+        &json!({"userId": "u1", "traits": {"email": "Ana@Example.com"}, "timestamp": "2026-11-20T09:00:00Z", "messageId": "m2"}),
+    );
+    assert_eq!(status, 200);
+
+    // No key, a wrong key: 401.
+    let (status, body) = server.post(
+        "/v1/track",
+        &[],
+        track("u1", "x", "m3").to_string().as_bytes(),
+    );
+    assert_eq!(status, 401, "{body}");
+    let (status, _) = server.post_json("/v1/track", "nope", &track("u1", "x", "m3"));
+    assert_eq!(status, 401);
+
+    // A bad message: 400, naming the field.
+    let (status, body) = server.post_json(
+        "/v1/track",
+        KEY,
+        &json!({"userId": "u1", "timestamp": "2026-11-20T10:00:00Z"}),
+    );
+    assert_eq!(status, 400);
+    assert_eq!(body["field"], "event", "{body}");
+    let (status, body) = server.post("/v1/page", &[auth(KEY)], b"{\"userId\": ");
+    assert_eq!(status, 400, "{body}");
+
+    // A batch with one bad message keeps the others and says which failed.
+    let batch = json!({
+        "batch": [
+            track("u2", "Viewed", "b1").as_object().unwrap().clone().into_iter().chain([("type".to_string(), json!("track"))]).collect::<serde_json::Map<_, _>>(),
+            {"type": "track", "event": "Viewed", "timestamp": "2026-11-20T10:00:00Z"},
+            {"type": "page", "name": "Home", "anonymousId": "anon-é", "timestamp": "2026-11-20T10:01:00Z", "messageId": "b3"},
+        ],
+        "context": {"library": {"name": "test"}}
+    });
+    let (status, body) = server.post_json("/v1/batch", KEY, &batch);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["accepted"], 2);
+    assert_eq!(
+        body["rejected"],
+        json!([{"index": 1, "field": "userId", "error": "neither `userId` nor `anonymousId` is set"}])
+    );
+
+    // Gzip bodies, as SDKs send them.
+    let gz_batch = json!({"batch": [
+        {"type": "track", "userId": "u3", "event": "Purchased", "timestamp": "2026-11-20T11:00:00Z", "messageId": "g1"}
+    ]});
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(gz_batch.to_string().as_bytes()).unwrap();
+    let (status, body) = server.post(
+        "/v1/batch",
+        &[auth(KEY), ("Content-Encoding", "gzip".to_string())],
+        &encoder.finish().unwrap(),
+    );
+    assert_eq!((status, &body["accepted"]), (200, &json!(1)), "{body}");
+
+    // Over the size limit: 413, and nothing of it kept.
+    let big: Vec<Value> = (0..6000)
+        .map(|i| track("u4", "Big", &format!("big{i}")))
+        .collect();
+    let (status, body) = server.post_json("/v1/batch", KEY, &json!({ "batch": big }));
+    assert_eq!(status, 413, "{body}");
+
+    // The same message id twice is one event.
+    let (status, _) = server.post_json("/v1/track", KEY, &track("u1", "Signed Up", "m1"));
+    assert_eq!(status, 200);
+
+    server.stop();
+    // Stopped, the server has moved every acknowledged message into the store:
+    // m1, m2, b1, b3, g1.
+    let stats = parcours_store::stats(&data).unwrap();
+    assert_eq!(stats.events, 5);
+    assert_eq!(
+        stats.customers, 4,
+        "u1, u2, u3 and the anonymous page visitor: {stats:?}"
+    );
+    std::fs::remove_dir_all(&data).ok();
+}
