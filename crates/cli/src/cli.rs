@@ -228,6 +228,10 @@ pub enum Command {
             required = true
         )]
         write_keys: Vec<String>,
+        /// `user:password` the Mailjet webhook (`/webhooks/mailjet`) must be called with
+        /// (written in the webhook's URL at Mailjet); without it the webhook is open.
+        #[arg(long, env = "PARCOURS_MAILJET_AUTH")]
+        mailjet_auth: Option<String>,
         /// Seconds between moves of the event log into the store.
         #[arg(long, default_value_t = 2.0)]
         compact_every: f64,

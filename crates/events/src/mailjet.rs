@@ -64,8 +64,8 @@ pub fn from_mailjet_json(raw: &[u8]) -> Result<Event, Rejection> {
 fn from_mailjet_object(mut object: Map<String, Value>) -> Result<Event, Rejection> {
     let what = match object.remove("event") {
         Some(Value::String(e)) => e,
-        Some(_) => return Err(Rejection::new("Mailjet `event` must be text")),
-        None => return Err(Rejection::new("missing Mailjet `event`")),
+        Some(_) => return Err(Rejection::of_field("event", "Mailjet `event` must be text")),
+        None => return Err(Rejection::of_field("event", "missing Mailjet `event`")),
     };
     let name = MAILJET_EVENTS
         .iter()
@@ -73,28 +73,33 @@ fn from_mailjet_object(mut object: Map<String, Value>) -> Result<Event, Rejectio
         .map(|(_, name)| *name)
         .ok_or_else(|| {
             let known: Vec<&str> = MAILJET_EVENTS.iter().map(|(m, _)| *m).collect();
-            Rejection::new(format!(
-                "unknown Mailjet event `{what}` (expected {})",
-                known.join(", ")
-            ))
+            Rejection::of_field(
+                "event",
+                format!(
+                    "unknown Mailjet event `{what}` (expected {})",
+                    known.join(", ")
+                ),
+            )
         })?;
     let email = match object.remove("email") {
-        Some(Value::String(e)) => normalize_email(&e)
-            .ok_or_else(|| Rejection::new(format!("`email` {e:?} is not an email address")))?,
-        _ => return Err(Rejection::new("missing Mailjet `email`")),
+        Some(Value::String(e)) => normalize_email(&e).ok_or_else(|| {
+            Rejection::of_field("email", format!("`email` {e:?} is not an email address"))
+        })?,
+        _ => return Err(Rejection::of_field("email", "missing Mailjet `email`")),
     };
     let timestamp = match object.remove("time") {
-        Some(Value::Number(n)) => n
-            .as_f64()
-            .and_then(parse_epoch)
-            .ok_or_else(|| Rejection::new(format!("Mailjet `time` {n} is out of range")))?,
+        Some(Value::Number(n)) => n.as_f64().and_then(parse_epoch).ok_or_else(|| {
+            Rejection::of_field("time", format!("Mailjet `time` {n} is out of range"))
+        })?,
         Some(Value::String(s)) => s
             .trim()
             .parse::<f64>()
             .ok()
             .and_then(parse_epoch)
-            .ok_or_else(|| Rejection::new(format!("Mailjet `time` {s:?} is not epoch seconds")))?,
-        _ => return Err(Rejection::new("missing Mailjet `time`")),
+            .ok_or_else(|| {
+                Rejection::of_field("time", format!("Mailjet `time` {s:?} is not epoch seconds"))
+            })?,
+        _ => return Err(Rejection::of_field("time", "missing Mailjet `time`")),
     };
     let mut properties = Map::new();
     for (field, value) in object {

@@ -1,13 +1,16 @@
 //! `parcours serve`: what the server owns. The durable event log a tracking request is
 //! acknowledged from ([`log`]), the records it holds ([`record`]), the Segment-compatible
-//! tracking API ([`tracking`]), the log's compaction into the store ([`compact`]) and the
-//! running server ([`serve`]). Next: the Mailjet webhook, the JSON API and the web UI.
+//! tracking API ([`tracking`]), the Mailjet webhook ([`webhooks`]), the log's compaction into
+//! the store ([`compact`]) and the running server ([`serve`]). Next: the JSON API and the
+//! web UI.
 
 pub mod compact;
+mod http;
 pub mod log;
 pub mod record;
 pub mod serve;
 pub mod tracking;
+pub mod webhooks;
 
 pub use log::{EventLog, LogError, Recovery};
 pub use serve::{ServeError, ServeOptions, serve};

@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use crate::compact::{CompactError, import_files};
 use crate::log::{EventLog, LogError};
 use crate::tracking::{self, Tracking};
+use crate::webhooks::{self, Webhooks};
 
 /// How the server runs.
 #[derive(Clone, Debug)]
@@ -22,6 +23,8 @@ pub struct ServeOptions {
     pub data: PathBuf,
     /// Write keys the tracking API accepts.
     pub write_keys: Vec<String>,
+    /// The (user, password) the Mailjet webhook must be called with, when set.
+    pub mailjet_auth: Option<(String, String)>,
     /// How often the log is moved into the store, for analyses to see new events.
     pub compact_every: Duration,
 }
@@ -74,7 +77,11 @@ pub async fn serve(
         log: log.clone(),
         write_keys: options.write_keys.clone(),
     });
-    let app = tracking::routes(tracking);
+    let webhooks = Arc::new(Webhooks {
+        log: log.clone(),
+        mailjet_auth: options.mailjet_auth.clone(),
+    });
+    let app = tracking::routes(tracking).merge(webhooks::routes(webhooks));
     let (stop_compacting, mut stopped) = tokio::sync::watch::channel(false);
     let compactor = {
         let (log, store) = (log.clone(), store.clone());

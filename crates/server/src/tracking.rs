@@ -12,13 +12,13 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::routing::post;
-use base64::Engine;
 use parcours_events::{MessageType, Rejection, from_segment_json};
 use serde_json::{Map, Value, json};
 
+use crate::http::{answer, basic_credentials, many_answer, parse_json, read_body, refusal};
 use crate::log::EventLog;
 use crate::record::{Record, encode};
 
@@ -67,23 +67,6 @@ pub fn routes(tracking: Arc<Tracking>) -> Router {
         .with_state(tracking)
 }
 
-/// A JSON answer.
-fn answer(status: StatusCode, body: Value) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
-}
-
-fn refusal(status: StatusCode, error: &str, field: Option<&str>) -> Response {
-    answer(
-        status,
-        json!({ "success": false, "error": error, "field": field }),
-    )
-}
-
 /// One request: `kind` for the single-message routes, `None` for a batch.
 async fn receive(
     tracking: &Tracking,
@@ -91,11 +74,11 @@ async fn receive(
     body: Body,
     kind: Option<MessageType>,
 ) -> Response {
-    let bytes = match read_body(headers, body).await {
+    let bytes = match read_body(headers, body, MAX_BODY_BYTES).await {
         Ok(bytes) => bytes,
         Err(response) => return response,
     };
-    let parsed: Map<String, Value> = match serde_json::from_slice(&bytes) {
+    let parsed: Map<String, Value> = match parse_json(&bytes) {
         Ok(Value::Object(map)) => map,
         Ok(_) => {
             return refusal(
@@ -104,13 +87,7 @@ async fn receive(
                 None,
             );
         }
-        Err(e) => {
-            return refusal(
-                StatusCode::BAD_REQUEST,
-                &format!("the body is not JSON: {e}"),
-                None,
-            );
-        }
+        Err(response) => return response,
     };
     let body_key = parsed.get("writeKey").and_then(Value::as_str);
     if !authorized(tracking, headers, body_key) {
@@ -153,85 +130,14 @@ async fn receive(
             ),
         };
     }
-    let listed: Vec<Value> = refused
-        .iter()
-        .map(|(index, r)| json!({ "index": index, "error": r.reason, "field": r.field }))
-        .collect();
-    if refused.is_empty() {
-        answer(
-            StatusCode::OK,
-            json!({ "success": true, "accepted": accepted }),
-        )
-    } else if accepted == 0 {
-        answer(
-            StatusCode::BAD_REQUEST,
-            json!({ "success": false, "accepted": 0, "rejected": listed }),
-        )
-    } else {
-        // Partly accepted: a 200, so that SDKs do not send the accepted messages again.
-        answer(
-            StatusCode::OK,
-            json!({ "success": true, "accepted": accepted, "rejected": listed }),
-        )
-    }
-}
-
-/// Reads the body whole, gunzipping it when it says so; 413 past [`MAX_BODY_BYTES`].
-async fn read_body(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Response> {
-    let too_large = || {
-        refusal(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &format!(
-                "the body is over {} KB; send fewer messages per batch",
-                MAX_BODY_BYTES >> 10
-            ),
-            None,
-        )
-    };
-    let raw = axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| too_large())?;
-    let gzipped = headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"));
-    if !gzipped {
-        return Ok(raw.to_vec());
-    }
-    use std::io::Read;
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(&raw[..])
-        .take(MAX_BODY_BYTES as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| {
-            refusal(
-                StatusCode::BAD_REQUEST,
-                &format!("the body says gzip but does not decompress: {e}"),
-                None,
-            )
-        })?;
-    if out.len() > MAX_BODY_BYTES {
-        return Err(too_large());
-    }
-    Ok(out)
+    many_answer(accepted, &refused)
 }
 
 /// Whether the request carries a known write key: as the Basic user name (Segment's SDKs),
 /// or as `writeKey` in a batch body.
 fn authorized(tracking: &Tracking, headers: &HeaderMap, body_key: Option<&str>) -> bool {
-    let basic_user = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|encoded| {
-            base64::engine::general_purpose::STANDARD
-                .decode(encoded.trim())
-                .ok()
-        })
-        .and_then(|decoded| String::from_utf8(decoded).ok())
-        .map(|user_pass| user_pass.split(':').next().unwrap_or("").to_string());
     let known = |key: &str| !key.is_empty() && tracking.write_keys.iter().any(|k| k == key);
-    basic_user.as_deref().is_some_and(known) || body_key.is_some_and(known)
+    basic_credentials(headers).is_some_and(|(user, _)| known(&user)) || body_key.is_some_and(known)
 }
 
 /// The message with the route's type when it has none.

@@ -23,6 +23,7 @@ impl Server {
         let options = ServeOptions {
             data: data.to_path_buf(),
             write_keys: vec![KEY.to_string(), "second".to_string()],
+            mailjet_auth: Some(("mj".to_string(), "s3cret".to_string())),
             compact_every: Duration::from_millis(200),
         };
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
@@ -93,8 +94,39 @@ impl Server {
 }
 
 fn auth(key: &str) -> (&'static str, String) {
-    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{key}:"));
+    basic(key, "")
+}
+
+fn basic(user: &str, password: &str) -> (&'static str, String) {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
     ("Authorization", format!("Basic {encoded}"))
+}
+
+/// Every customer's event names, by customer id.
+fn events_by_customer(data: &Path) -> std::collections::HashMap<u64, Vec<String>> {
+    let names: std::collections::HashMap<i32, String> = parcours_store::scan::event_codes(data)
+        .unwrap()
+        .into_iter()
+        // Identify and the other nameless types by their type.
+        .map(|(code, kind, name)| {
+            (
+                code,
+                if name.is_empty() {
+                    kind.as_str().to_string()
+                } else {
+                    name
+                },
+            )
+        })
+        .collect();
+    let mut out = std::collections::HashMap::new();
+    parcours_store::scan::scan_customers(data, Default::default(), |view| {
+        let list: &mut Vec<String> = out.entry(view.customer).or_default();
+        list.extend(view.code.iter().map(|c| names[c].clone()));
+        Ok(())
+    })
+    .unwrap();
+    out
 }
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -199,5 +231,75 @@ fn the_tracking_api_acknowledges_what_it_keeps_and_says_what_it_refuses() {
         stats.customers, 4,
         "u1, u2, u3 and the anonymous page visitor: {stats:?}"
     );
+    std::fs::remove_dir_all(&data).ok();
+}
+
+#[test]
+fn mailjet_events_land_on_the_customers_of_their_addresses() {
+    let data = temp_dir("mailjet");
+    let server = Server::start(&data);
+    // Ana is known to the tracking API by her user id and address.
+    let (status, _) = server.post_json(
+        "/v1/identify",
+        KEY,
+        &json!({"userId": "ana", "traits": {"email": "ana@example.com"}, "timestamp": "2026-11-20T09:00:00Z"}),
+    );
+    assert_eq!(status, 200);
+    let grouped = json!([
+        {"event": "open", "time": 1763640000, "MessageID": 19421777835146490u64, "email": "Ana@Example.com", "mj_campaign_id": 7, "ip": "127.0.0.1"},
+        {"event": "click", "time": 1763640060, "MessageID": 19421777835146490u64, "email": "ana@example.com", "url": "https://shop.example/promo"},
+        {"event": "bounce", "time": 1763640100, "email": "bo@example.org", "blocked": false, "hard_bounce": true, "error": "user unknown"},
+        {"event": "unsub", "time": 1763640200, "email": "bo@example.org", "mj_list_id": 3},
+        {"event": "open", "time": 1763640300, "email": "not an address"},
+    ]);
+    let body = grouped.to_string();
+    // Without the webhook's credentials: refused, nothing kept.
+    let (status, _) = server.post("/webhooks/mailjet", &[], body.as_bytes());
+    assert_eq!(status, 401);
+    let (status, _) = server.post(
+        "/webhooks/mailjet",
+        &[basic("mj", "wrong")],
+        body.as_bytes(),
+    );
+    assert_eq!(status, 401);
+    let (status, answer) = server.post(
+        "/webhooks/mailjet",
+        &[basic("mj", "s3cret")],
+        body.as_bytes(),
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["accepted"], 4);
+    assert_eq!(answer["rejected"][0]["index"], 4);
+    assert_eq!(answer["rejected"][0]["field"], "email");
+    // A single event, not grouped.
+    let single = json!({"event": "sent", "time": 1763639000, "email": "bo@example.org"});
+    let (status, answer) = server.post(
+        "/webhooks/mailjet",
+        &[basic("mj", "s3cret")],
+        single.to_string().as_bytes(),
+    );
+    assert_eq!((status, &answer["accepted"]), (200, &json!(1)), "{answer}");
+    server.stop();
+
+    let events = events_by_customer(&data);
+    let customer_of = |email: &str| {
+        parcours_store::customer_by_identifier(&data, parcours_events::IdKind::Email, email)
+            .unwrap()
+            .unwrap_or_else(|| panic!("no customer for {email}"))
+            .id
+    };
+    let mut ana = events[&customer_of("ana@example.com")].clone();
+    ana.sort();
+    assert_eq!(ana, ["email_clicked", "email_opened", "identify"]);
+    let ana_by_user =
+        parcours_store::customer_by_identifier(&data, parcours_events::IdKind::User, "ana")
+            .unwrap()
+            .unwrap()
+            .id;
+    assert_eq!(ana_by_user, customer_of("ana@example.com"));
+    let mut bo = events[&customer_of("bo@example.org")].clone();
+    bo.sort();
+    assert_eq!(bo, ["email_bounced", "email_sent", "email_unsubscribed"]);
+    assert_eq!(events.len(), 2);
     std::fs::remove_dir_all(&data).ok();
 }

@@ -113,8 +113,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             listen,
             data,
             write_keys,
+            mailjet_auth,
             compact_every,
-        } => serve::run(listen, data.path, write_keys, compact_every),
+        } => serve::run(serve::Args {
+            listen,
+            data: data.path,
+            write_keys,
+            mailjet_auth,
+            compact_every,
+        }),
         Command::Store { action } => match action {
             StoreAction::Stats { data, format } => store::stats(&data.path, format),
             StoreAction::Compact {

@@ -8,12 +8,32 @@ use std::time::Duration;
 use anyhow::Context as _;
 use parcours_server::{ServeOptions, serve};
 
-pub fn run(
-    listen: SocketAddr,
-    data: PathBuf,
-    write_keys: Vec<String>,
-    compact_every: f64,
-) -> anyhow::Result<ExitCode> {
+/// `parcours serve`'s arguments.
+pub struct Args {
+    pub listen: SocketAddr,
+    pub data: PathBuf,
+    pub write_keys: Vec<String>,
+    pub mailjet_auth: Option<String>,
+    pub compact_every: f64,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let Args {
+        listen,
+        data,
+        write_keys,
+        mailjet_auth,
+        compact_every,
+    } = args;
+    let mailjet_auth = match mailjet_auth {
+        None => None,
+        Some(text) => match text.split_once(':') {
+            Some((user, password)) if !user.is_empty() && !password.is_empty() => {
+                Some((user.to_string(), password.to_string()))
+            }
+            _ => anyhow::bail!("--mailjet-auth must be user:password, both non-empty"),
+        },
+    };
     let write_keys: Vec<String> = write_keys
         .into_iter()
         .map(|k| k.trim().to_string())
@@ -41,6 +61,7 @@ pub fn run(
         let options = ServeOptions {
             data,
             write_keys,
+            mailjet_auth,
             compact_every: Duration::from_secs_f64(compact_every),
         };
         serve(options, listener, shutdown_signal()).await?;
