@@ -556,6 +556,25 @@ mod tests {
     }
 
     #[test]
+    fn an_append_resolves_only_once_its_records_are_in_the_file() {
+        let dir = temp_dir("durable");
+        let rt = runtime();
+        let (log, _) = EventLog::open(&dir).unwrap();
+        let current = log_files(&dir).unwrap().pop().unwrap();
+        for n in 0..200u32 {
+            rt.block_on(log.append(vec![n.to_le_bytes().to_vec()]))
+                .unwrap();
+            // Read while the log is open, as a crash right now would leave the file.
+            let mut seen = Vec::new();
+            scan_file(&current, true, |r| seen.push(r.to_vec())).unwrap();
+            assert_eq!(seen.len(), n as usize + 1);
+            assert_eq!(seen.last().unwrap(), &n.to_le_bytes().to_vec());
+        }
+        log.close();
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
     fn a_damaged_record_is_an_error_naming_file_and_offset() {
         let dir = temp_dir("damaged");
         let rt = runtime();

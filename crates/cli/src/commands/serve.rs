@@ -50,6 +50,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the server's runtime")?;
     runtime.block_on(async move {
+        // The handlers are in place before the port opens: a SIGTERM sent as soon as the
+        // server answers stops it cleanly, never by the default action.
+        let shutdown = shutdown_signal()?;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
@@ -64,32 +67,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             mailjet_auth,
             compact_every: Duration::from_secs_f64(compact_every),
         };
-        serve(options, listener, shutdown_signal()).await?;
+        serve(options, listener, shutdown).await?;
         eprintln!("parcours serve: stopped; every acknowledged event is in the store");
         Ok(ExitCode::SUCCESS)
     })
 }
 
-/// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => {
-                    let _ = interrupt.await;
-                    return;
-                }
-            };
+/// Resolves at Ctrl-C or SIGTERM; the handlers are installed when this returns.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    Ok(async move {
         tokio::select! {
-            _ = interrupt => {}
-            _ = term.recv() => {}
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
-    }
+    })
 }
