@@ -3,47 +3,18 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use parquet::file::reader::{FileReader, SerializedFileReader};
-use parquet::record::Field;
+use common::{free_port, start_server, stop_server, stored_keys};
 
 const KEY: &str = "wk_crash";
 /// Basic auth of `wk_crash:`.
 const AUTHORIZATION: &str = "Basic d2tfY3Jhc2g6";
-
-fn free_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-fn start(data: &Path, addr: SocketAddr) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_parcours"))
-        .args(["serve", "--write-key", KEY, "--compact-every", "0.3"])
-        .arg("--listen")
-        .arg(addr.to_string())
-        .arg("--data")
-        .arg(data)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "the server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
-}
 
 /// Posts a batch; true when the server answered 200.
 fn send_batch(addr: SocketAddr, body: &str) -> bool {
@@ -65,35 +36,12 @@ fn send_batch(addr: SocketAddr, body: &str) -> bool {
     response.starts_with(b"HTTP/1.1 200")
 }
 
-/// Every `event_key` in the store's segments, with how many times it is there.
-fn stored_keys(data: &Path) -> HashMap<u64, u32> {
-    let mut keys = HashMap::new();
-    for segment in parcours_store::segments(data).unwrap() {
-        let reader =
-            SerializedFileReader::new(std::fs::File::open(&segment.path).unwrap()).unwrap();
-        for row in reader.get_row_iter(None).unwrap() {
-            let row = row.unwrap();
-            let key = row
-                .get_column_iter()
-                .find(|(name, _)| name.as_str() == "event_key")
-                .map(|(_, field)| match field {
-                    Field::Long(v) => *v as u64,
-                    Field::ULong(v) => *v,
-                    other => panic!("event_key is {other:?}"),
-                })
-                .unwrap();
-            *keys.entry(key).or_insert(0) += 1;
-        }
-    }
-    keys
-}
-
 #[test]
 fn every_acknowledged_event_survives_a_sigkill_once() {
     let dir = common::scratch("serve-crash");
     let data = dir.join("data");
     let addr = free_port();
-    let mut server = start(&data, addr);
+    let mut server = start_server(&data, addr, KEY);
 
     let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -146,14 +94,7 @@ fn every_acknowledged_event_survives_a_sigkill_once() {
 
     // Restarted, the server moves what the log holds into the store; stopped cleanly, it
     // moves the rest.
-    let mut server = start(&data, addr);
-    let status = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = server.wait().unwrap();
-    assert!(exit.success(), "{exit:?}");
+    stop_server(start_server(&data, addr, KEY));
 
     let stored = stored_keys(&data);
     let twice: Vec<_> = stored.iter().filter(|(_, n)| **n > 1).collect();

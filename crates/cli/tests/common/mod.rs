@@ -3,8 +3,14 @@
 // Every test binary compiles this module and uses a part of it.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use parquet::record::Field;
 
 /// Runs `parcours ARGS` in `dir`; fails the test, with its stderr, unless it succeeds.
 pub fn parcours(dir: &Path, args: &[&str]) -> Vec<u8> {
@@ -56,4 +62,68 @@ pub fn analyze_json(dir: &Path, journey: &str, extra: &[&str]) -> serde_json::Va
     ];
     args.extend_from_slice(extra);
     serde_json::from_slice(&parcours(dir, &args)).unwrap()
+}
+
+/// A loopback address with a port free a moment ago.
+pub fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// Starts `parcours serve` on `data` at `addr` with write key `key`; returns once it
+/// accepts connections.
+pub fn start_server(data: &Path, addr: SocketAddr, key: &str) -> Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_parcours"))
+        .args(["serve", "--write-key", key, "--compact-every", "0.3"])
+        .arg("--listen")
+        .arg(addr.to_string())
+        .arg("--data")
+        .arg(data)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "the server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+/// Every `event_key` in the store's segments, with how many times it is there.
+pub fn stored_keys(data: &Path) -> HashMap<u64, u32> {
+    let mut keys = HashMap::new();
+    for segment in parcours_store::segments(data).unwrap() {
+        let reader =
+            SerializedFileReader::new(std::fs::File::open(&segment.path).unwrap()).unwrap();
+        for row in reader.get_row_iter(None).unwrap() {
+            let row = row.unwrap();
+            let key = row
+                .get_column_iter()
+                .find(|(name, _)| name.as_str() == "event_key")
+                .map(|(_, field)| match field {
+                    Field::Long(v) => *v as u64,
+                    Field::ULong(v) => *v,
+                    other => panic!("event_key is {other:?}"),
+                })
+                .unwrap();
+            *keys.entry(key).or_insert(0) += 1;
+        }
+    }
+    keys
+}
+
+/// Stops a server with SIGTERM, as a service manager would; fails the test unless it exits
+/// cleanly (after moving its log into the store).
+pub fn stop_server(mut server: Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = server.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
 }
