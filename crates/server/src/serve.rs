@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 
 use crate::compact::{CompactError, import_files};
 use crate::log::{EventLog, LogError};
+use crate::ops::{self, Metrics, Ops};
 use crate::tracking::{self, Tracking};
 use crate::webhooks::{self, Webhooks};
 
@@ -73,30 +74,48 @@ pub async fn serve(
     .map_err(|e| ServeError::Task(e.to_string()))??;
     let log = Arc::new(log);
     let store = Arc::new(Mutex::new(store));
+    let metrics = Arc::new(Metrics::default());
     let tracking = Arc::new(Tracking {
         log: log.clone(),
         write_keys: options.write_keys.clone(),
+        metrics: metrics.clone(),
     });
     let webhooks = Arc::new(Webhooks {
         log: log.clone(),
         mailjet_auth: options.mailjet_auth.clone(),
+        metrics: metrics.clone(),
     });
-    let app = tracking::routes(tracking).merge(webhooks::routes(webhooks));
+    let ops = Arc::new(Ops {
+        metrics: metrics.clone(),
+        log: log.clone(),
+    });
+    let app = tracking::routes(tracking)
+        .merge(webhooks::routes(webhooks))
+        .merge(ops::routes(ops));
     let (stop_compacting, mut stopped) = tokio::sync::watch::channel(false);
     let compactor = {
-        let (log, store) = (log.clone(), store.clone());
+        let (log, store, metrics) = (log.clone(), store.clone(), metrics.clone());
         tokio::spawn(async move {
             let mut compacted = 0;
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep(options.compact_every) => {}
-                    _ = stopped.changed() => return Ok(()),
+                    _ = stopped.changed() => return,
                 }
                 if log.appended() == compacted {
                     continue;
                 }
-                compacted = log.appended();
-                compact(&log, &store).await?;
+                let appended = log.appended();
+                // A failed move leaves its files sealed in the log, acknowledged and
+                // durable; the next round takes them again.
+                if let Err(error) = compact(&log, &store, &metrics).await {
+                    Metrics::add(&metrics.compaction_failures, 1);
+                    eprintln!(
+                        "parcours serve: moving the event log into the store failed, retrying: {error}"
+                    );
+                } else {
+                    compacted = appended;
+                }
             }
         })
     };
@@ -105,28 +124,35 @@ pub async fn serve(
         .await
         .map_err(ServeError::Http);
     let _ = stop_compacting.send(true);
-    let background: Result<(), ServeError> = compactor
+    compactor
         .await
         .map_err(|e| ServeError::Task(e.to_string()))?;
     served?;
-    background?;
     // Everything acknowledged is in the log already; moving it into the store now lets
     // the next analysis see it without waiting for the next start.
-    compact(&log, &store).await
+    compact(&log, &store, &metrics).await
 }
 
 /// Seals the log and moves the sealed files into the store.
-async fn compact(log: &Arc<EventLog>, store: &Arc<Mutex<Store>>) -> Result<(), ServeError> {
+async fn compact(
+    log: &Arc<EventLog>,
+    store: &Arc<Mutex<Store>>,
+    metrics: &Arc<Metrics>,
+) -> Result<(), ServeError> {
     let files = log.seal().await?;
     if files.is_empty() {
         return Ok(());
     }
-    let (log, store) = (log.clone(), store.clone());
+    let (log, store, metrics) = (log.clone(), store.clone(), metrics.clone());
     tokio::task::spawn_blocking(move || -> Result<(), ServeError> {
         let mut store = store
             .lock()
             .map_err(|_| ServeError::Task("the store's lock was poisoned".into()))?;
-        import_files(&mut store, &files)?;
+        if let Some(summary) = import_files(&mut store, &files)? {
+            Metrics::add(&metrics.compactions, 1);
+            Metrics::add(&metrics.events_stored, summary.accepted);
+            Metrics::add(&metrics.duplicates, summary.duplicates);
+        }
         log.remove(&files)?;
         Ok(())
     })

@@ -20,6 +20,7 @@ use serde_json::{Map, Value, json};
 
 use crate::http::{answer, basic_credentials, many_answer, parse_json, read_body, refusal};
 use crate::log::EventLog;
+use crate::ops::Metrics;
 use crate::record::{Record, encode};
 
 /// A request body over this, compressed or not, is refused with 413 (Segment's batch limit
@@ -32,6 +33,8 @@ pub struct Tracking {
     pub log: Arc<EventLog>,
     /// The write keys accepted.
     pub write_keys: Vec<String>,
+    /// The server's counters.
+    pub metrics: Arc<Metrics>,
 }
 
 /// The tracking routes.
@@ -74,9 +77,15 @@ async fn receive(
     body: Body,
     kind: Option<MessageType>,
 ) -> Response {
+    let metrics = &tracking.metrics;
     let bytes = match read_body(headers, body, MAX_BODY_BYTES).await {
         Ok(bytes) => bytes,
-        Err(response) => return response,
+        Err(response) => {
+            if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Metrics::add(&metrics.requests_too_large, 1);
+            }
+            return response;
+        }
     };
     let parsed: Map<String, Value> = match parse_json(&bytes) {
         Ok(Value::Object(map)) => map,
@@ -91,6 +100,7 @@ async fn receive(
     };
     let body_key = parsed.get("writeKey").and_then(Value::as_str);
     if !authorized(tracking, headers, body_key) {
+        Metrics::add(&metrics.requests_unauthorized, 1);
         return refusal(
             StatusCode::UNAUTHORIZED,
             "unknown or missing write key: send it as the HTTP Basic user name",
@@ -120,6 +130,8 @@ async fn receive(
     {
         return refusal(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string(), None);
     }
+    Metrics::add(&metrics.events_accepted, accepted as u64);
+    Metrics::add(&metrics.events_rejected, refused.len() as u64);
     if !batch {
         return match refused.first() {
             None => answer(StatusCode::OK, json!({ "success": true })),

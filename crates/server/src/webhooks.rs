@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use crate::http::{basic_credentials, many_answer, parse_json, read_body, refusal};
 use crate::log::EventLog;
+use crate::ops::Metrics;
 use crate::record::{Record, encode};
 
 /// Mailjet groups many events in one request: a larger limit than the tracking API's.
@@ -28,6 +29,8 @@ pub struct Webhooks {
     pub log: Arc<EventLog>,
     /// The (user, password) Mailjet must send, when set.
     pub mailjet_auth: Option<(String, String)>,
+    /// The server's counters.
+    pub metrics: Arc<Metrics>,
 }
 
 /// The webhook routes.
@@ -45,6 +48,7 @@ async fn mailjet(
     if let Some(expected) = &webhooks.mailjet_auth
         && basic_credentials(&headers).as_ref() != Some(expected)
     {
+        Metrics::add(&webhooks.metrics.requests_unauthorized, 1);
         return refusal(
             StatusCode::UNAUTHORIZED,
             "wrong or missing credentials: put the user and password given to parcours serve in the webhook's URL",
@@ -53,7 +57,12 @@ async fn mailjet(
     }
     let bytes = match read_body(&headers, body, MAX_WEBHOOK_BYTES).await {
         Ok(bytes) => bytes,
-        Err(response) => return response,
+        Err(response) => {
+            if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Metrics::add(&webhooks.metrics.requests_too_large, 1);
+            }
+            return response;
+        }
     };
     let events = match parse_json(&bytes) {
         Ok(Value::Array(events)) => events,
@@ -82,5 +91,7 @@ async fn mailjet(
     {
         return refusal(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string(), None);
     }
+    Metrics::add(&webhooks.metrics.events_accepted, accepted as u64);
+    Metrics::add(&webhooks.metrics.events_rejected, refused.len() as u64);
     many_answer(accepted, &refused)
 }

@@ -88,6 +88,25 @@ impl Server {
         (status, json)
     }
 
+    /// Sends a GET; returns the status and the body as text.
+    fn get(&self, path: &str) -> (u16, String) {
+        let mut stream = TcpStream::connect(self.addr).unwrap();
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        );
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let status = response
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap();
+        let body = response.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+        (status, body)
+    }
+
     fn post_json(&self, path: &str, key: &str, body: &Value) -> (u16, Value) {
         self.post(path, &[auth(key)], body.to_string().as_bytes())
     }
@@ -222,6 +241,20 @@ fn the_tracking_api_acknowledges_what_it_keeps_and_says_what_it_refuses() {
     let (status, _) = server.post_json("/v1/track", KEY, &track("u1", "Signed Up", "m1"));
     assert_eq!(status, 200);
 
+    // Health and counters.
+    let (status, body) = server.get("/healthz");
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
+    let (status, metrics) = server.get("/metrics");
+    assert_eq!(status, 200);
+    for line in [
+        "parcours_events_accepted_total 6",
+        "parcours_events_rejected_total 2",
+        "parcours_requests_unauthorized_total 2",
+        "parcours_requests_too_large_total 1",
+        "parcours_log_records_total 6",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
     server.stop();
     // Stopped, the server has moved every acknowledged message into the store:
     // m1, m2, b1, b3, g1.
