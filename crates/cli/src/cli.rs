@@ -219,14 +219,9 @@ pub enum Command {
         /// The store.
         #[command(flatten)]
         data: DataDir,
-        /// A write key the tracking API accepts (SDKs send it as the HTTP Basic user);
-        /// several are separated by commas.
-        #[arg(
-            long = "write-key",
-            env = "PARCOURS_WRITE_KEYS",
-            value_delimiter = ',',
-            required = true
-        )]
+        /// A write key the tracking API accepts besides those of `parcours keys` (SDKs
+        /// send it as the HTTP Basic user); several are separated by commas.
+        #[arg(long = "write-key", env = "PARCOURS_WRITE_KEYS", value_delimiter = ',')]
         write_keys: Vec<String>,
         /// `user:password` the Mailjet webhook (`/webhooks/mailjet`) must be called with
         /// (written in the webhook's URL at Mailjet); without it the webhook is open.
@@ -236,11 +231,52 @@ pub enum Command {
         #[arg(long, default_value_t = 2.0)]
         compact_every: f64,
     },
+    /// Manage the write keys of `parcours serve`'s tracking API (a running server picks
+    /// changes up within seconds).
+    Keys {
+        /// What to do.
+        #[command(subcommand)]
+        action: KeysAction,
+    },
     /// Inspect or maintain the store.
     Store {
         /// What to do.
         #[command(subcommand)]
         action: StoreAction,
+    },
+}
+
+/// `parcours keys` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Create a key and print it.
+    Create {
+        /// What the key is for (`web`, `ios app`).
+        #[arg(long)]
+        name: String,
+        /// The store.
+        #[command(flatten)]
+        data: DataDir,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+    /// List the keys, revoked ones too.
+    List {
+        /// The store.
+        #[command(flatten)]
+        data: DataDir,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+    /// Revoke a key: requests with it are refused from then on.
+    Revoke {
+        /// The key's number (see `parcours keys list`).
+        id: i64,
+        /// The store.
+        #[command(flatten)]
+        data: DataDir,
     },
 }
 

@@ -22,7 +22,7 @@ use crate::webhooks::{self, Webhooks};
 pub struct ServeOptions {
     /// The store's data directory; the event log lives in its `log/` folder.
     pub data: PathBuf,
-    /// Write keys the tracking API accepts.
+    /// Write keys the tracking API accepts besides those of the store (`parcours keys`).
     pub write_keys: Vec<String>,
     /// The (user, password) the Mailjet webhook must be called with, when set.
     pub mailjet_auth: Option<(String, String)>,
@@ -48,6 +48,18 @@ pub enum ServeError {
     /// A background task died.
     #[error("a background task stopped: {0}")]
     Task(String),
+    /// Nothing could send events.
+    #[error(
+        "no write key: create one with `parcours keys create --name NAME`, or give one with --write-key"
+    )]
+    NoWriteKey,
+}
+
+/// The keys given at start and those the store holds, not revoked.
+fn write_keys(data: &std::path::Path, given: &[String]) -> Result<Vec<String>, StoreError> {
+    let mut keys = given.to_vec();
+    keys.extend(parcours_store::write_keys::active(data)?);
+    Ok(keys)
 }
 
 /// The log folder inside a data directory.
@@ -62,13 +74,18 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let data = options.data.clone();
-    let (store, log) = tokio::task::spawn_blocking(move || -> Result<_, ServeError> {
+    let given = options.write_keys.clone();
+    let (store, log, keys) = tokio::task::spawn_blocking(move || -> Result<_, ServeError> {
+        let keys = write_keys(&data, &given)?;
+        if keys.is_empty() {
+            return Err(ServeError::NoWriteKey);
+        }
         let mut store = Store::open(&data)?;
         let (log, recovery) = EventLog::open(&log_dir(&data))?;
         // What earlier runs acknowledged goes to the store before anything new.
         import_files(&mut store, &recovery.files)?;
         log.remove(&recovery.files)?;
-        Ok((store, log))
+        Ok((store, log, keys))
     })
     .await
     .map_err(|e| ServeError::Task(e.to_string()))??;
@@ -77,7 +94,7 @@ pub async fn serve(
     let metrics = Arc::new(Metrics::default());
     let tracking = Arc::new(Tracking {
         log: log.clone(),
-        write_keys: options.write_keys.clone(),
+        write_keys: std::sync::RwLock::new(keys),
         metrics: metrics.clone(),
     });
     let webhooks = Arc::new(Webhooks {
@@ -89,18 +106,31 @@ pub async fn serve(
         metrics: metrics.clone(),
         log: log.clone(),
     });
-    let app = tracking::routes(tracking)
+    let app = tracking::routes(tracking.clone())
         .merge(webhooks::routes(webhooks))
         .merge(ops::routes(ops));
     let (stop_compacting, mut stopped) = tokio::sync::watch::channel(false);
     let compactor = {
         let (log, store, metrics) = (log.clone(), store.clone(), metrics.clone());
+        let tracking = tracking.clone();
+        let (data, given) = (options.data.clone(), options.write_keys.clone());
         tokio::spawn(async move {
             let mut compacted = 0;
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep(options.compact_every) => {}
                     _ = stopped.changed() => return,
+                }
+                // Keys created or revoked meanwhile by `parcours keys`.
+                let (data, given) = (data.clone(), given.clone());
+                match tokio::task::spawn_blocking(move || write_keys(&data, &given)).await {
+                    Ok(Ok(keys)) => tracking.set_keys(keys),
+                    Ok(Err(error)) => {
+                        eprintln!(
+                            "parcours serve: reading the write keys failed, keeping the last ones: {error}"
+                        );
+                    }
+                    Err(_) => {}
                 }
                 if log.appended() == compacted {
                     continue;

@@ -31,8 +31,9 @@ pub const MAX_BODY_BYTES: usize = 512 << 10;
 pub struct Tracking {
     /// Where acknowledged messages go.
     pub log: Arc<EventLog>,
-    /// The write keys accepted.
-    pub write_keys: Vec<String>,
+    /// The write keys accepted: those given at start and those of the store, read again
+    /// every few seconds ([`Tracking::set_keys`]).
+    pub write_keys: std::sync::RwLock<Vec<String>>,
     /// The server's counters.
     pub metrics: Arc<Metrics>,
 }
@@ -147,8 +148,20 @@ async fn receive(
 
 /// Whether the request carries a known write key: as the Basic user name (Segment's SDKs),
 /// or as `writeKey` in a batch body.
+impl Tracking {
+    /// Replaces the keys accepted.
+    pub fn set_keys(&self, keys: Vec<String>) {
+        if let Ok(mut current) = self.write_keys.write() {
+            *current = keys;
+        }
+    }
+}
+
 fn authorized(tracking: &Tracking, headers: &HeaderMap, body_key: Option<&str>) -> bool {
-    let known = |key: &str| !key.is_empty() && tracking.write_keys.iter().any(|k| k == key);
+    let Ok(keys) = tracking.write_keys.read() else {
+        return false;
+    };
+    let known = |key: &str| !key.is_empty() && keys.iter().any(|k| k == key);
     basic_credentials(headers).is_some_and(|(user, _)| known(&user)) || body_key.is_some_and(known)
 }
 

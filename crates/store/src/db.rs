@@ -89,6 +89,13 @@ CREATE TABLE IF NOT EXISTS pending_renames (
 CREATE TABLE IF NOT EXISTS pending_deletes (
     path TEXT PRIMARY KEY
 );
+CREATE TABLE IF NOT EXISTS write_keys (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    key TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+);
 "#;
 
 pub(crate) struct Db {

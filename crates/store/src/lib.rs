@@ -40,6 +40,7 @@ pub mod scan;
 mod segment;
 mod text_pages;
 mod trait_files;
+pub mod write_keys;
 
 use std::collections::HashMap;
 use std::fs::File;

@@ -4,6 +4,7 @@ mod analyze;
 mod demo;
 mod ingest;
 mod init;
+mod keys;
 mod map;
 mod serve;
 mod store;
@@ -15,7 +16,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use parcours_journey::{Journey, Loaded, load_file, load_str};
 
-use crate::cli::{Cli, Command, StoreAction};
+use crate::cli::{Cli, Command, KeysAction, StoreAction};
 
 /// Runs the command; `Err` is reserved for failures outside the user's journey file.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -122,6 +123,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             mailjet_auth,
             compact_every,
         }),
+        Command::Keys { action } => match action {
+            KeysAction::Create { name, data, format } => keys::create(&data.path, &name, format),
+            KeysAction::List { data, format } => keys::list(&data.path, format),
+            KeysAction::Revoke { id, data } => keys::revoke(&data.path, id),
+        },
         Command::Store { action } => match action {
             StoreAction::Stats { data, format } => store::stats(&data.path, format),
             StoreAction::Compact {

@@ -39,9 +39,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .map(|k| k.trim().to_string())
         .filter(|k| !k.is_empty())
         .collect();
-    if write_keys.is_empty() {
-        anyhow::bail!("give at least one write key with --write-key or PARCOURS_WRITE_KEYS");
-    }
     if !(compact_every.is_finite() && compact_every > 0.0) {
         anyhow::bail!("--compact-every must be a positive number of seconds");
     }

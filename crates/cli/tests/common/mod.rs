@@ -72,11 +72,15 @@ pub fn free_port() -> SocketAddr {
         .unwrap()
 }
 
-/// Starts `parcours serve` on `data` at `addr` with write key `key`; returns once it
-/// accepts connections.
+/// Starts `parcours serve` on `data` at `addr` with write key `key` (besides those of
+/// `parcours keys`, read every 0.3 s); returns once it accepts connections.
 pub fn start_server(data: &Path, addr: SocketAddr, key: &str) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_parcours"))
-        .args(["serve", "--write-key", key, "--compact-every", "0.3"])
+    let mut command = Command::new(env!("CARGO_BIN_EXE_parcours"));
+    command.args(["serve", "--compact-every", "0.3"]);
+    if !key.is_empty() {
+        command.args(["--write-key", key]);
+    }
+    let child = command
         .arg("--listen")
         .arg(addr.to_string())
         .arg("--data")

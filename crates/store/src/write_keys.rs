@@ -1,0 +1,153 @@
+//! Write keys of the tracking API, kept in the store's database: created, listed and revoked
+//! from the command line while a server runs (SQLite takes care of the two writers, the
+//! store's writer lock is not needed), and read by the server every few seconds, so that a
+//! revoked key stops working without a restart.
+//!
+//! Write keys identify a source rather than guard a secret (Segment's are written into web
+//! pages): they are kept as they are, and listed with only their first characters.
+
+use std::io::Read;
+use std::path::Path;
+
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use crate::db::Db;
+use crate::{DATABASE, StoreError, io, now_ms};
+
+/// One write key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WriteKey {
+    /// Number, for `parcours keys revoke`.
+    pub id: i64,
+    /// What it is for (`web`, `ios app`).
+    pub name: String,
+    /// The key.
+    pub key: String,
+    /// When it was created, ms since 1970 UTC.
+    pub created_at: i64,
+    /// When it was revoked.
+    pub revoked_at: Option<i64>,
+}
+
+/// The columns [`from_row`] reads, in its order.
+const COLUMNS: &str = "id, name, key, created_at, revoked_at";
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WriteKey> {
+    Ok(WriteKey {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        key: r.get(2)?,
+        created_at: r.get(3)?,
+        revoked_at: r.get(4)?,
+    })
+}
+
+fn open(root: &Path) -> Result<Db, StoreError> {
+    std::fs::create_dir_all(root).map_err(io(root))?;
+    Db::open(&root.join(DATABASE))
+}
+
+/// Creates a key named `name`: `wk_` and 32 random hex digits.
+pub fn create(root: &Path, name: &str) -> Result<WriteKey, StoreError> {
+    let mut random = [0u8; 16];
+    let urandom = Path::new("/dev/urandom");
+    std::fs::File::open(urandom)
+        .and_then(|mut f| f.read_exact(&mut random))
+        .map_err(io(urandom))?;
+    let key: String = std::iter::once("wk_".to_string())
+        .chain(random.iter().map(|b| format!("{b:02x}")))
+        .collect();
+    let db = open(root)?;
+    let created_at = now_ms();
+    db.conn
+        .execute(
+            "INSERT INTO write_keys(name, key, created_at) VALUES (?1, ?2, ?3)",
+            params![name, key, created_at],
+        )
+        .map_err(db.error())?;
+    Ok(WriteKey {
+        id: db.conn.last_insert_rowid(),
+        name: name.to_string(),
+        key,
+        created_at,
+        revoked_at: None,
+    })
+}
+
+/// Every key, revoked ones included, in creation order.
+pub fn list(root: &Path) -> Result<Vec<WriteKey>, StoreError> {
+    let db = open(root)?;
+    let mut statement = db
+        .conn
+        .prepare(&format!("SELECT {COLUMNS} FROM write_keys ORDER BY id"))
+        .map_err(db.error())?;
+    let rows = statement.query_map([], from_row).map_err(db.error())?;
+    rows.collect::<Result<_, _>>().map_err(db.error())
+}
+
+/// Revokes key `id`; `false` when there is no such key or it was revoked already.
+pub fn revoke(root: &Path, id: i64) -> Result<bool, StoreError> {
+    let db = open(root)?;
+    let changed = db
+        .conn
+        .execute(
+            "UPDATE write_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+            params![id, now_ms()],
+        )
+        .map_err(db.error())?;
+    Ok(changed == 1)
+}
+
+/// The keys not revoked; none when the store does not exist yet.
+pub fn active(root: &Path) -> Result<Vec<String>, StoreError> {
+    if !root.join(DATABASE).exists() {
+        return Ok(Vec::new());
+    }
+    let db = open(root)?;
+    let mut statement = db
+        .conn
+        .prepare("SELECT key FROM write_keys WHERE revoked_at IS NULL ORDER BY id")
+        .map_err(db.error())?;
+    let rows = statement.query_map([], |r| r.get(0)).map_err(db.error())?;
+    rows.collect::<Result<_, _>>().map_err(db.error())
+}
+
+/// The key numbered `id`, if any.
+pub fn find(root: &Path, id: i64) -> Result<Option<WriteKey>, StoreError> {
+    let db = open(root)?;
+    db.conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM write_keys WHERE id = ?1"),
+            params![id],
+            from_row,
+        )
+        .optional()
+        .map_err(db.error())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_created_distinct_and_revoked_once() {
+        let root = std::env::temp_dir().join(format!("parcours-store-keys-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        assert!(active(&root).unwrap().is_empty());
+        let web = create(&root, "web").unwrap();
+        let app = create(&root, "ios app").unwrap();
+        assert!(web.key.starts_with("wk_") && web.key.len() == 35);
+        assert_ne!(web.key, app.key);
+        assert_eq!(active(&root).unwrap(), [web.key.clone(), app.key.clone()]);
+        assert!(revoke(&root, web.id).unwrap());
+        assert!(!revoke(&root, web.id).unwrap(), "revoked twice");
+        assert!(!revoke(&root, 99).unwrap(), "no such key");
+        assert_eq!(active(&root).unwrap(), std::slice::from_ref(&app.key));
+        let listed = list(&root).unwrap();
+        assert_eq!(listed.len(), 2);
+        assert!(listed[0].revoked_at.is_some() && listed[1].revoked_at.is_none());
+        assert_eq!(find(&root, app.id).unwrap().unwrap().name, "ios app");
+        std::fs::remove_dir_all(&root).ok();
+    }
+}
