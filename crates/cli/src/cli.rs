@@ -213,12 +213,16 @@ pub enum Command {
     /// Serve the tracking API (Segment-compatible) over a durable event log, moving new
     /// events into the store every few seconds.
     Serve {
-        /// Address to listen on.
-        #[arg(long, env = "PARCOURS_LISTEN", default_value = "127.0.0.1:8080")]
-        listen: std::net::SocketAddr,
-        /// The store.
-        #[command(flatten)]
-        data: DataDir,
+        /// Settings file, its `[serve]` table (default: ./parcours.toml when there is one).
+        /// Flags and environment variables override it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Address to listen on [default: 127.0.0.1:8080].
+        #[arg(long, env = "PARCOURS_LISTEN")]
+        listen: Option<std::net::SocketAddr>,
+        /// Data directory of the embedded store [default: parcours-data].
+        #[arg(long, env = "PARCOURS_DATA")]
+        data: Option<PathBuf>,
         /// A write key the tracking API accepts besides those of `parcours keys` (SDKs
         /// send it as the HTTP Basic user); several are separated by commas.
         #[arg(long = "write-key", env = "PARCOURS_WRITE_KEYS", value_delimiter = ',')]
@@ -227,9 +231,9 @@ pub enum Command {
         /// (written in the webhook's URL at Mailjet); without it the webhook is open.
         #[arg(long, env = "PARCOURS_MAILJET_AUTH")]
         mailjet_auth: Option<String>,
-        /// Seconds between moves of the event log into the store.
-        #[arg(long, default_value_t = 2.0)]
-        compact_every: f64,
+        /// Seconds between moves of the event log into the store [default: 2].
+        #[arg(long, env = "PARCOURS_COMPACT_EVERY")]
+        compact_every: Option<f64>,
     },
     /// Manage the write keys of `parcours serve`'s tracking API (a running server picks
     /// changes up within seconds).

@@ -102,3 +102,62 @@ fn keys_created_and_revoked_while_the_server_runs() {
     stop_server(server);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn settings_come_from_parcours_toml_under_flags_and_variables() {
+    let dir = common::scratch("serve-settings");
+    let addr = free_port();
+    std::fs::write(
+        dir.join("parcours.toml"),
+        format!(
+            "[serve]\nlisten = \"{addr}\"\ndata = \"from-file\"\nwrite_keys = [\"wk_file\"]\ncompact_every = 0.3\n"
+        ),
+    )
+    .unwrap();
+    let server = Command::new(env!("CARGO_BIN_EXE_parcours"))
+        .current_dir(&dir)
+        .arg("serve")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "the server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(track_status(addr, "wk_file"), 200);
+    stop_server(server);
+    assert!(dir.join("from-file").join("parcours.sqlite").exists());
+
+    // A flag wins over the file.
+    let other = free_port();
+    let server = Command::new(env!("CARGO_BIN_EXE_parcours"))
+        .current_dir(&dir)
+        .args(["serve", "--listen", &other.to_string()])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    while TcpStream::connect(other).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the server did not start on the flag's address"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop_server(server);
+
+    // A misspelt setting is an error naming the file, line and column.
+    std::fs::write(dir.join("bad.toml"), "[serve]\nlisen = \"127.0.0.1:1\"\n").unwrap();
+    let refused = Command::new(env!("CARGO_BIN_EXE_parcours"))
+        .current_dir(&dir)
+        .args(["serve", "--config", "bad.toml"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains("bad.toml:2:1") && stderr.contains("lisen"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -111,14 +111,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output,
         }),
         Command::Serve {
+            config,
             listen,
             data,
             write_keys,
             mailjet_auth,
             compact_every,
         } => serve::run(serve::Args {
+            config,
             listen,
-            data: data.path,
+            data,
             write_keys,
             mailjet_auth,
             compact_every,

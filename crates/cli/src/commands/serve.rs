@@ -1,37 +1,99 @@
 //! `parcours serve`.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use parcours_server::{ServeOptions, serve};
 
-/// `parcours serve`'s arguments.
+/// `parcours serve`'s arguments, as given (flags or environment).
 pub struct Args {
-    pub listen: SocketAddr,
-    pub data: PathBuf,
+    pub config: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+    pub data: Option<PathBuf>,
     pub write_keys: Vec<String>,
     pub mailjet_auth: Option<String>,
-    pub compact_every: f64,
+    pub compact_every: Option<f64>,
+}
+
+/// The `[serve]` table of a settings file: the same settings as the flags.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen: Option<SocketAddr>,
+    data: Option<PathBuf>,
+    #[serde(default)]
+    write_keys: Vec<String>,
+    mailjet_auth: Option<String>,
+    compact_every: Option<f64>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettingsFile {
+    #[serde(default)]
+    serve: FileSettings,
+}
+
+/// The settings file's `[serve]` table: `--config`'s file (which must exist), else
+/// ./parcours.toml when there is one.
+fn file_settings(config: Option<&Path>) -> anyhow::Result<FileSettings> {
+    let (path, required) = match config {
+        Some(path) => (path.to_path_buf(), true),
+        None => (PathBuf::from("parcours.toml"), false),
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+            return Ok(FileSettings::default());
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let file: SettingsFile = toml::from_str(&text).map_err(|e| {
+        let at = e
+            .span()
+            .map(|span| {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.len() - before.rfind('\n').map_or(0, |n| n + 1) + 1;
+                format!(":{line}:{column}")
+            })
+            .unwrap_or_default();
+        anyhow::anyhow!("{}{at}: {}", path.display(), e.message())
+    })?;
+    let mut serve = file.serve;
+    // A relative `data` is relative to the file, wherever the server starts from.
+    if let (Some(data), Some(folder)) = (&serve.data, path.parent())
+        && data.is_relative()
+    {
+        serve.data = Some(folder.join(data));
+    }
+    Ok(serve)
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let Args {
-        listen,
-        data,
-        write_keys,
-        mailjet_auth,
-        compact_every,
-    } = args;
-    let mailjet_auth = match mailjet_auth {
+    let file = file_settings(args.config.as_deref())?;
+    // A flag or variable wins over the file, the file over the default.
+    let listen = args
+        .listen
+        .or(file.listen)
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+    let data = args
+        .data
+        .or(file.data)
+        .unwrap_or_else(|| PathBuf::from("parcours-data"));
+    let mut write_keys = args.write_keys;
+    write_keys.extend(file.write_keys);
+    let compact_every = args.compact_every.or(file.compact_every).unwrap_or(2.0);
+    let mailjet_auth = match args.mailjet_auth.or(file.mailjet_auth) {
         None => None,
         Some(text) => match text.split_once(':') {
             Some((user, password)) if !user.is_empty() && !password.is_empty() => {
                 Some((user.to_string(), password.to_string()))
             }
-            _ => anyhow::bail!("--mailjet-auth must be user:password, both non-empty"),
+            _ => anyhow::bail!("mailjet_auth must be user:password, both non-empty"),
         },
     };
     let write_keys: Vec<String> = write_keys
@@ -40,7 +102,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .filter(|k| !k.is_empty())
         .collect();
     if !(compact_every.is_finite() && compact_every > 0.0) {
-        anyhow::bail!("--compact-every must be a positive number of seconds");
+        anyhow::bail!("compact_every must be a positive number of seconds");
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
