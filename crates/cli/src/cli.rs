@@ -23,6 +23,17 @@ pub enum OutputFormat {
     Json,
 }
 
+/// How `parcours serve` logs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One line per event, for people.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
 /// How `parcours analyze` writes its report.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
@@ -234,6 +245,9 @@ pub enum Command {
         /// Seconds between moves of the event log into the store [default: 2].
         #[arg(long, env = "PARCOURS_COMPACT_EVERY")]
         compact_every: Option<f64>,
+        /// How the server logs to standard error [default: text].
+        #[arg(long, value_enum, env = "PARCOURS_LOG_FORMAT")]
+        log_format: Option<LogFormat>,
     },
     /// Manage the write keys of `parcours serve`'s tracking API (a running server picks
     /// changes up within seconds).

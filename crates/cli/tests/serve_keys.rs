@@ -110,16 +110,17 @@ fn settings_come_from_parcours_toml_under_flags_and_variables() {
     std::fs::write(
         dir.join("parcours.toml"),
         format!(
-            "[serve]\nlisten = \"{addr}\"\ndata = \"from-file\"\nwrite_keys = [\"wk_file\"]\ncompact_every = 0.3\n"
+            "[serve]\nlisten = \"{addr}\"\ndata = \"from-file\"\nwrite_keys = [\"wk_file\"]\ncompact_every = 0.3\nlog_format = \"json\"\n"
         ),
     )
     .unwrap();
-    let server = Command::new(env!("CARGO_BIN_EXE_parcours"))
+    let mut server = Command::new(env!("CARGO_BIN_EXE_parcours"))
         .current_dir(&dir)
         .arg("serve")
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    let mut logs = server.stderr.take().unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while TcpStream::connect(addr).is_err() {
         assert!(Instant::now() < deadline, "the server did not start");
@@ -128,6 +129,24 @@ fn settings_come_from_parcours_toml_under_flags_and_variables() {
     assert_eq!(track_status(addr, "wk_file"), 200);
     stop_server(server);
     assert!(dir.join("from-file").join("parcours.sqlite").exists());
+    // Logs as JSON lines, one of them saying where the server listened.
+    let mut text = String::new();
+    logs.read_to_string(&mut text).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["address"] == addr.to_string()),
+        "{text}"
+    );
+    assert!(lines.iter().any(|l| {
+        l["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("moved the event log into the store"))
+    }));
 
     // A flag wins over the file.
     let other = free_port();

@@ -82,8 +82,21 @@ pub async fn serve(
         }
         let mut store = Store::open(&data)?;
         let (log, recovery) = EventLog::open(&log_dir(&data))?;
+        if recovery.torn_bytes > 0 {
+            tracing::warn!(
+                bytes = recovery.torn_bytes,
+                "cut a torn record, never acknowledged, off the end of the event log"
+            );
+        }
         // What earlier runs acknowledged goes to the store before anything new.
-        import_files(&mut store, &recovery.files)?;
+        if let Some(summary) = import_files(&mut store, &recovery.files)? {
+            tracing::info!(
+                records = recovery.records,
+                stored = summary.accepted,
+                duplicates = summary.duplicates,
+                "moved what earlier runs logged into the store"
+            );
+        }
         log.remove(&recovery.files)?;
         Ok((store, log, keys))
     })
@@ -126,9 +139,7 @@ pub async fn serve(
                 match tokio::task::spawn_blocking(move || write_keys(&data, &given)).await {
                     Ok(Ok(keys)) => tracking.set_keys(keys),
                     Ok(Err(error)) => {
-                        eprintln!(
-                            "parcours serve: reading the write keys failed, keeping the last ones: {error}"
-                        );
+                        tracing::warn!(%error, "reading the write keys failed; keeping the last ones");
                     }
                     Err(_) => {}
                 }
@@ -140,9 +151,7 @@ pub async fn serve(
                 // durable; the next round takes them again.
                 if let Err(error) = compact(&log, &store, &metrics).await {
                     Metrics::add(&metrics.compaction_failures, 1);
-                    eprintln!(
-                        "parcours serve: moving the event log into the store failed, retrying: {error}"
-                    );
+                    tracing::error!(%error, "moving the event log into the store failed; retrying at the next round");
                 } else {
                     compacted = appended;
                 }
@@ -178,10 +187,18 @@ async fn compact(
         let mut store = store
             .lock()
             .map_err(|_| ServeError::Task("the store's lock was poisoned".into()))?;
+        let started = std::time::Instant::now();
         if let Some(summary) = import_files(&mut store, &files)? {
             Metrics::add(&metrics.compactions, 1);
             Metrics::add(&metrics.events_stored, summary.accepted);
             Metrics::add(&metrics.duplicates, summary.duplicates);
+            tracing::info!(
+                files = files.len(),
+                stored = summary.accepted,
+                duplicates = summary.duplicates,
+                ms = started.elapsed().as_millis() as u64,
+                "moved the event log into the store"
+            );
         }
         log.remove(&files)?;
         Ok(())

@@ -117,6 +117,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             write_keys,
             mailjet_auth,
             compact_every,
+            log_format,
         } => serve::run(serve::Args {
             config,
             listen,
@@ -124,6 +125,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             write_keys,
             mailjet_auth,
             compact_every,
+            log_format,
         }),
         Command::Keys { action } => match action {
             KeysAction::Create { name, data, format } => keys::create(&data.path, &name, format),

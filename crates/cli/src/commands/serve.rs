@@ -8,6 +8,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use parcours_server::{ServeOptions, serve};
 
+use crate::cli::LogFormat;
+
 /// `parcours serve`'s arguments, as given (flags or environment).
 pub struct Args {
     pub config: Option<PathBuf>,
@@ -16,6 +18,7 @@ pub struct Args {
     pub write_keys: Vec<String>,
     pub mailjet_auth: Option<String>,
     pub compact_every: Option<f64>,
+    pub log_format: Option<LogFormat>,
 }
 
 /// The `[serve]` table of a settings file: the same settings as the flags.
@@ -28,6 +31,7 @@ struct FileSettings {
     write_keys: Vec<String>,
     mailjet_auth: Option<String>,
     compact_every: Option<f64>,
+    log_format: Option<LogFormat>,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -104,6 +108,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if !(compact_every.is_finite() && compact_every > 0.0) {
         anyhow::bail!("compact_every must be a positive number of seconds");
     }
+    let log_format = args.log_format.or(file.log_format).unwrap_or_default();
+    let logs = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_max_level(tracing_subscriber::filter::LevelFilter::INFO);
+    match log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -115,10 +128,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
-        eprintln!(
-            "parcours serve: listening on http://{} (store {})",
-            listener.local_addr().unwrap_or(listen),
-            data.display()
+        tracing::info!(
+            address = %listener.local_addr().unwrap_or(listen),
+            store = %data.display(),
+            "parcours serve: listening"
         );
         let options = ServeOptions {
             data,
@@ -127,7 +140,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             compact_every: Duration::from_secs_f64(compact_every),
         };
         serve(options, listener, shutdown).await?;
-        eprintln!("parcours serve: stopped; every acknowledged event is in the store");
+        tracing::info!("parcours serve: stopped; every acknowledged event is in the store");
         Ok(ExitCode::SUCCESS)
     })
 }
