@@ -234,6 +234,9 @@ pub enum Command {
         /// Data directory of the embedded store [default: parcours-data].
         #[arg(long, env = "PARCOURS_DATA")]
         data: Option<PathBuf>,
+        /// The journey the read API measures [default: ./journey.toml when there is one].
+        #[arg(long, short, env = "PARCOURS_JOURNEY")]
+        journey: Option<PathBuf>,
         /// A write key the tracking API accepts besides those of `parcours keys` (SDKs
         /// send it as the HTTP Basic user); several are separated by commas.
         #[arg(long = "write-key", env = "PARCOURS_WRITE_KEYS", value_delimiter = ',')]
@@ -269,9 +272,12 @@ pub enum Command {
 pub enum KeysAction {
     /// Create a key and print it.
     Create {
-        /// What the key is for (`web`, `ios app`).
+        /// What the key is for (`web`, `ios app`, a teammate's name).
         #[arg(long)]
         name: String,
+        /// `write` sends events (tracking API); `view` reads results (read API).
+        #[arg(long, value_enum, default_value_t)]
+        kind: KeyKindArg,
         /// The store.
         #[command(flatten)]
         data: DataDir,
@@ -296,6 +302,16 @@ pub enum KeysAction {
         #[command(flatten)]
         data: DataDir,
     },
+}
+
+/// What a key of `parcours keys create` lets its holder do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum KeyKindArg {
+    /// Send events to the tracking API.
+    #[default]
+    Write,
+    /// Read results from the read API.
+    View,
 }
 
 /// `parcours store` subcommands.

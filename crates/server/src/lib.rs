@@ -1,13 +1,14 @@
 //! `parcours serve`: what the server owns. The durable event log a tracking request is
 //! acknowledged from ([`log`]), the records it holds ([`record`]), the Segment-compatible
 //! tracking API ([`tracking`]), the Mailjet webhook ([`webhooks`]), the log's compaction into
-//! the store ([`compact`]), health and metrics ([`ops`]) and the running server ([`serve`]).
-//! Next: the JSON API and the web UI.
+//! the store ([`compact`]), the read API over analyses run in the background ([`read_api`]),
+//! health and metrics ([`ops`]) and the running server ([`serve`]). Next: the web UI.
 
 pub mod compact;
 mod http;
 pub mod log;
 pub mod ops;
+pub mod read_api;
 pub mod record;
 pub mod serve;
 pub mod tracking;

@@ -8,12 +8,15 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use parcours_journey::Journey;
+use parcours_store::write_keys::KeyKind;
 use parcours_store::{Store, StoreError};
 use tokio::net::TcpListener;
 
 use crate::compact::{CompactError, import_files};
 use crate::log::{EventLog, LogError};
 use crate::ops::{self, Metrics, Ops};
+use crate::read_api::{self, Analyses, ReadApi};
 use crate::tracking::{self, Tracking};
 use crate::webhooks::{self, Webhooks};
 
@@ -28,6 +31,10 @@ pub struct ServeOptions {
     pub mailjet_auth: Option<(String, String)>,
     /// How often the log is moved into the store, for analyses to see new events.
     pub compact_every: Duration,
+    /// The journey the read API measures; none, no results.
+    pub journey: Option<Arc<Journey>>,
+    /// The least time between two analyses of new events.
+    pub analyze_every: Duration,
 }
 
 /// Why the server stopped or could not start.
@@ -55,11 +62,15 @@ pub enum ServeError {
     NoWriteKey,
 }
 
-/// The keys given at start and those the store holds, not revoked.
-fn write_keys(data: &std::path::Path, given: &[String]) -> Result<Vec<String>, StoreError> {
-    let mut keys = given.to_vec();
-    keys.extend(parcours_store::write_keys::active(data)?);
-    Ok(keys)
+/// The write keys given at start and the write and view keys the store holds, not revoked.
+fn keys(
+    data: &std::path::Path,
+    given: &[String],
+) -> Result<(Vec<String>, Vec<String>), StoreError> {
+    let mut write = given.to_vec();
+    write.extend(parcours_store::write_keys::active(data, KeyKind::Write)?);
+    let view = parcours_store::write_keys::active(data, KeyKind::View)?;
+    Ok((write, view))
 }
 
 /// The log folder inside a data directory.
@@ -75,40 +86,47 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let data = options.data.clone();
     let given = options.write_keys.clone();
-    let (store, log, keys) = tokio::task::spawn_blocking(move || -> Result<_, ServeError> {
-        let keys = write_keys(&data, &given)?;
-        if keys.is_empty() {
-            return Err(ServeError::NoWriteKey);
-        }
-        let mut store = Store::open(&data)?;
-        let (log, recovery) = EventLog::open(&log_dir(&data))?;
-        if recovery.torn_bytes > 0 {
-            tracing::warn!(
-                bytes = recovery.torn_bytes,
-                "cut a torn record, never acknowledged, off the end of the event log"
-            );
-        }
-        // What earlier runs acknowledged goes to the store before anything new.
-        if let Some(summary) = import_files(&mut store, &recovery.files)? {
-            tracing::info!(
-                records = recovery.records,
-                stored = summary.accepted,
-                duplicates = summary.duplicates,
-                "moved what earlier runs logged into the store"
-            );
-        }
-        log.remove(&recovery.files)?;
-        Ok((store, log, keys))
-    })
-    .await
-    .map_err(|e| ServeError::Task(e.to_string()))??;
+    let (store, log, (write_keys, view_keys)) =
+        tokio::task::spawn_blocking(move || -> Result<_, ServeError> {
+            let keys = keys(&data, &given)?;
+            if keys.0.is_empty() {
+                return Err(ServeError::NoWriteKey);
+            }
+            let mut store = Store::open(&data)?;
+            let (log, recovery) = EventLog::open(&log_dir(&data))?;
+            if recovery.torn_bytes > 0 {
+                tracing::warn!(
+                    bytes = recovery.torn_bytes,
+                    "cut a torn record, never acknowledged, off the end of the event log"
+                );
+            }
+            // What earlier runs acknowledged goes to the store before anything new.
+            if let Some(summary) = import_files(&mut store, &recovery.files)? {
+                tracing::info!(
+                    records = recovery.records,
+                    stored = summary.accepted,
+                    duplicates = summary.duplicates,
+                    "moved what earlier runs logged into the store"
+                );
+            }
+            log.remove(&recovery.files)?;
+            Ok((store, log, keys))
+        })
+        .await
+        .map_err(|e| ServeError::Task(e.to_string()))??;
     let log = Arc::new(log);
     let store = Arc::new(Mutex::new(store));
     let metrics = Arc::new(Metrics::default());
     let tracking = Arc::new(Tracking {
         log: log.clone(),
-        write_keys: std::sync::RwLock::new(keys),
+        write_keys: std::sync::RwLock::new(write_keys),
         metrics: metrics.clone(),
+    });
+    let analyses = Arc::new(Analyses::new(options.journey.clone(), options.data.clone()));
+    let read_api = Arc::new(ReadApi {
+        analyses: analyses.clone(),
+        view_keys: std::sync::RwLock::new(view_keys),
+        data: options.data.clone(),
     });
     let webhooks = Arc::new(Webhooks {
         log: log.clone(),
@@ -121,11 +139,37 @@ pub async fn serve(
     });
     let app = tracking::routes(tracking.clone())
         .merge(webhooks::routes(webhooks))
+        .merge(read_api::routes(read_api.clone()))
         .merge(ops::routes(ops));
     let (stop_compacting, mut stopped) = tokio::sync::watch::channel(false);
+    let analyst = {
+        let (analyses, metrics, mut stopped) = (analyses.clone(), metrics.clone(), stopped.clone());
+        let every = options.analyze_every;
+        tokio::spawn(async move {
+            loop {
+                let stored = metrics
+                    .events_stored
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                if analyses.stale(stored) {
+                    let analyses = analyses.clone();
+                    match tokio::task::spawn_blocking(move || analyses.refresh(stored)).await {
+                        Ok(Err(error)) => {
+                            tracing::error!(%error, "analysing the journey failed; retrying after new events")
+                        }
+                        Err(error) => tracing::error!(%error, "the analysis stopped"),
+                        Ok(Ok(())) => {}
+                    }
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = stopped.changed() => return,
+                }
+            }
+        })
+    };
     let compactor = {
         let (log, store, metrics) = (log.clone(), store.clone(), metrics.clone());
-        let tracking = tracking.clone();
+        let (tracking, read_api) = (tracking.clone(), read_api.clone());
         let (data, given) = (options.data.clone(), options.write_keys.clone());
         tokio::spawn(async move {
             let mut compacted = 0;
@@ -136,8 +180,11 @@ pub async fn serve(
                 }
                 // Keys created or revoked meanwhile by `parcours keys`.
                 let (data, given) = (data.clone(), given.clone());
-                match tokio::task::spawn_blocking(move || write_keys(&data, &given)).await {
-                    Ok(Ok(keys)) => tracking.set_keys(keys),
+                match tokio::task::spawn_blocking(move || keys(&data, &given)).await {
+                    Ok(Ok((write, view))) => {
+                        tracking.set_keys(write);
+                        read_api.set_keys(view);
+                    }
                     Ok(Err(error)) => {
                         tracing::warn!(%error, "reading the write keys failed; keeping the last ones");
                     }
@@ -166,6 +213,7 @@ pub async fn serve(
     compactor
         .await
         .map_err(|e| ServeError::Task(e.to_string()))?;
+    analyst.await.map_err(|e| ServeError::Task(e.to_string()))?;
     served?;
     // Everything acknowledged is in the log already; moving it into the store now lets
     // the next analysis see it without waiting for the next start.

@@ -25,6 +25,8 @@ impl Server {
             write_keys: vec![KEY.to_string(), "second".to_string()],
             mailjet_auth: Some(("mj".to_string(), "s3cret".to_string())),
             compact_every: Duration::from_millis(200),
+            journey: None,
+            analyze_every: Duration::from_millis(200),
         };
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

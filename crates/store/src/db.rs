@@ -94,7 +94,8 @@ CREATE TABLE IF NOT EXISTS write_keys (
     name TEXT NOT NULL,
     key TEXT NOT NULL UNIQUE,
     created_at INTEGER NOT NULL,
-    revoked_at INTEGER
+    revoked_at INTEGER,
+    kind TEXT NOT NULL DEFAULT 'write'
 );
 "#;
 

@@ -1,10 +1,12 @@
-//! Write keys of the tracking API, kept in the store's database: created, listed and revoked
-//! from the command line while a server runs (SQLite takes care of the two writers, the
-//! store's writer lock is not needed), and read by the server every few seconds, so that a
-//! revoked key stops working without a restart.
+//! The server's keys, kept in the store's database: write keys for the tracking API, view
+//! keys for the read API. Created, listed and revoked from the command line while a server
+//! runs (SQLite takes care of the two writers, the store's writer lock is not needed), and
+//! read by the server every few seconds, so that a revoked key stops working without a
+//! restart.
 //!
 //! Write keys identify a source rather than guard a secret (Segment's are written into web
-//! pages): they are kept as they are, and listed with only their first characters.
+//! pages); a view key reads the store's results and is given to teammates. Both are kept as
+//! they are and listed with only their first characters.
 
 use std::io::Read;
 use std::path::Path;
@@ -15,11 +17,48 @@ use serde::Serialize;
 use crate::db::Db;
 use crate::{DATABASE, StoreError, io, now_ms};
 
-/// One write key.
+/// What a key lets its holder do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyKind {
+    /// Send events (tracking API).
+    Write,
+    /// Read results (read API).
+    View,
+}
+
+impl KeyKind {
+    /// The kind's name, as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyKind::Write => "write",
+            KeyKind::View => "view",
+        }
+    }
+
+    fn prefix(self) -> &'static str {
+        match self {
+            KeyKind::Write => "wk_",
+            KeyKind::View => "vk_",
+        }
+    }
+
+    fn from_name(name: &str) -> KeyKind {
+        if name == "view" {
+            KeyKind::View
+        } else {
+            KeyKind::Write
+        }
+    }
+}
+
+/// One key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct WriteKey {
     /// Number, for `parcours keys revoke`.
     pub id: i64,
+    /// What it lets its holder do.
+    pub kind: KeyKind,
     /// What it is for (`web`, `ios app`).
     pub name: String,
     /// The key.
@@ -31,11 +70,12 @@ pub struct WriteKey {
 }
 
 /// The columns [`from_row`] reads, in its order.
-const COLUMNS: &str = "id, name, key, created_at, revoked_at";
+const COLUMNS: &str = "id, name, key, created_at, revoked_at, kind";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WriteKey> {
     Ok(WriteKey {
         id: r.get(0)?,
+        kind: KeyKind::from_name(&r.get::<_, String>(5)?),
         name: r.get(1)?,
         key: r.get(2)?,
         created_at: r.get(3)?,
@@ -48,26 +88,28 @@ fn open(root: &Path) -> Result<Db, StoreError> {
     Db::open(&root.join(DATABASE))
 }
 
-/// Creates a key named `name`: `wk_` and 32 random hex digits.
-pub fn create(root: &Path, name: &str) -> Result<WriteKey, StoreError> {
+/// Creates a key of `kind` named `name`: `wk_` (write) or `vk_` (view) and 32 random hex
+/// digits.
+pub fn create(root: &Path, name: &str, kind: KeyKind) -> Result<WriteKey, StoreError> {
     let mut random = [0u8; 16];
     let urandom = Path::new("/dev/urandom");
     std::fs::File::open(urandom)
         .and_then(|mut f| f.read_exact(&mut random))
         .map_err(io(urandom))?;
-    let key: String = std::iter::once("wk_".to_string())
+    let key: String = std::iter::once(kind.prefix().to_string())
         .chain(random.iter().map(|b| format!("{b:02x}")))
         .collect();
     let db = open(root)?;
     let created_at = now_ms();
     db.conn
         .execute(
-            "INSERT INTO write_keys(name, key, created_at) VALUES (?1, ?2, ?3)",
-            params![name, key, created_at],
+            "INSERT INTO write_keys(name, key, created_at, kind) VALUES (?1, ?2, ?3, ?4)",
+            params![name, key, created_at, kind.as_str()],
         )
         .map_err(db.error())?;
     Ok(WriteKey {
         id: db.conn.last_insert_rowid(),
+        kind,
         name: name.to_string(),
         key,
         created_at,
@@ -99,17 +141,19 @@ pub fn revoke(root: &Path, id: i64) -> Result<bool, StoreError> {
     Ok(changed == 1)
 }
 
-/// The keys not revoked; none when the store does not exist yet.
-pub fn active(root: &Path) -> Result<Vec<String>, StoreError> {
+/// The keys of `kind` not revoked; none when the store does not exist yet.
+pub fn active(root: &Path, kind: KeyKind) -> Result<Vec<String>, StoreError> {
     if !root.join(DATABASE).exists() {
         return Ok(Vec::new());
     }
     let db = open(root)?;
     let mut statement = db
         .conn
-        .prepare("SELECT key FROM write_keys WHERE revoked_at IS NULL ORDER BY id")
+        .prepare("SELECT key FROM write_keys WHERE revoked_at IS NULL AND kind = ?1 ORDER BY id")
         .map_err(db.error())?;
-    let rows = statement.query_map([], |r| r.get(0)).map_err(db.error())?;
+    let rows = statement
+        .query_map([kind.as_str()], |r| r.get(0))
+        .map_err(db.error())?;
     rows.collect::<Result<_, _>>().map_err(db.error())
 }
 
@@ -134,18 +178,31 @@ mod tests {
     fn keys_are_created_distinct_and_revoked_once() {
         let root = std::env::temp_dir().join(format!("parcours-store-keys-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
-        assert!(active(&root).unwrap().is_empty());
-        let web = create(&root, "web").unwrap();
-        let app = create(&root, "ios app").unwrap();
+        assert!(active(&root, KeyKind::Write).unwrap().is_empty());
+        let web = create(&root, "web", KeyKind::Write).unwrap();
+        let app = create(&root, "ios app", KeyKind::Write).unwrap();
+        let bob = create(&root, "bob", KeyKind::View).unwrap();
+        assert!(bob.key.starts_with("vk_"));
+        assert_eq!(
+            active(&root, KeyKind::View).unwrap(),
+            std::slice::from_ref(&bob.key)
+        );
         assert!(web.key.starts_with("wk_") && web.key.len() == 35);
         assert_ne!(web.key, app.key);
-        assert_eq!(active(&root).unwrap(), [web.key.clone(), app.key.clone()]);
+        assert_eq!(
+            active(&root, KeyKind::Write).unwrap(),
+            [web.key.clone(), app.key.clone()]
+        );
         assert!(revoke(&root, web.id).unwrap());
         assert!(!revoke(&root, web.id).unwrap(), "revoked twice");
         assert!(!revoke(&root, 99).unwrap(), "no such key");
-        assert_eq!(active(&root).unwrap(), std::slice::from_ref(&app.key));
+        assert_eq!(
+            active(&root, KeyKind::Write).unwrap(),
+            std::slice::from_ref(&app.key)
+        );
         let listed = list(&root).unwrap();
-        assert_eq!(listed.len(), 2);
+        assert_eq!(listed.len(), 3);
+        assert_eq!(listed[2].kind, KeyKind::View);
         assert!(listed[0].revoked_at.is_some() && listed[1].revoked_at.is_none());
         assert_eq!(find(&root, app.id).unwrap().unwrap().name, "ios app");
         std::fs::remove_dir_all(&root).ok();

@@ -5,25 +5,40 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use parcours_events::format_timestamp;
-use parcours_store::write_keys;
+use parcours_store::write_keys::{self, KeyKind};
 
-use crate::cli::OutputFormat;
+use crate::cli::{KeyKindArg, OutputFormat};
 use crate::output::print_json;
 
-pub fn create(data: &Path, name: &str, format: OutputFormat) -> anyhow::Result<ExitCode> {
+pub fn create(
+    data: &Path,
+    name: &str,
+    kind: KeyKindArg,
+    format: OutputFormat,
+) -> anyhow::Result<ExitCode> {
     let name = name.trim();
     if name.is_empty() {
         anyhow::bail!("--name must say what the key is for, e.g. --name web");
     }
-    let key = write_keys::create(data, name)
+    let kind = match kind {
+        KeyKindArg::Write => KeyKind::Write,
+        KeyKindArg::View => KeyKind::View,
+    };
+    let key = write_keys::create(data, name, kind)
         .with_context(|| format!("cannot create a key in {}", data.display()))?;
     match format {
         OutputFormat::Json => print_json(&serde_json::to_value(&key)?)?,
         OutputFormat::Text => {
             println!("{}", key.key);
+            let what = match key.kind {
+                KeyKind::Write => "give it to your SDK as its write key",
+                KeyKind::View => "send it as a Bearer token to the read API",
+            };
             eprintln!(
-                "key {} ({}) created; give it to your SDK as its write key",
-                key.id, key.name
+                "{} key {} ({}) created; {what}",
+                key.kind.as_str(),
+                key.id,
+                key.name
             );
         }
     }
@@ -47,8 +62,9 @@ pub fn list(data: &Path, format: OutputFormat) -> anyhow::Result<ExitCode> {
                     None => "active".to_string(),
                 };
                 println!(
-                    "{:>3}  {shown}…  {:<20}  created {}  {state}",
+                    "{:>3}  {:<5}  {shown}…  {:<20}  created {}  {state}",
                     key.id,
+                    key.kind.as_str(),
                     key.name,
                     format_timestamp(key.created_at)
                 );

@@ -15,6 +15,7 @@ pub struct Args {
     pub config: Option<PathBuf>,
     pub listen: Option<SocketAddr>,
     pub data: Option<PathBuf>,
+    pub journey: Option<PathBuf>,
     pub write_keys: Vec<String>,
     pub mailjet_auth: Option<String>,
     pub compact_every: Option<f64>,
@@ -27,6 +28,7 @@ pub struct Args {
 struct FileSettings {
     listen: Option<SocketAddr>,
     data: Option<PathBuf>,
+    journey: Option<PathBuf>,
     #[serde(default)]
     write_keys: Vec<String>,
     mailjet_auth: Option<String>,
@@ -68,11 +70,13 @@ fn file_settings(config: Option<&Path>) -> anyhow::Result<FileSettings> {
         anyhow::anyhow!("{}{at}: {}", path.display(), e.message())
     })?;
     let mut serve = file.serve;
-    // A relative `data` is relative to the file, wherever the server starts from.
-    if let (Some(data), Some(folder)) = (&serve.data, path.parent())
-        && data.is_relative()
-    {
-        serve.data = Some(folder.join(data));
+    // Relative paths are relative to the file, wherever the server starts from.
+    if let Some(folder) = path.parent() {
+        for setting in [&mut serve.data, &mut serve.journey] {
+            if let Some(relative) = setting.as_ref().filter(|p| p.is_relative()) {
+                *setting = Some(folder.join(relative));
+            }
+        }
     }
     Ok(serve)
 }
@@ -88,6 +92,26 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .data
         .or(file.data)
         .unwrap_or_else(|| PathBuf::from("parcours-data"));
+    let journey = match args.journey.or(file.journey) {
+        Some(path) => Some(path),
+        None => Some(PathBuf::from("journey.toml")).filter(|p| p.exists()),
+    };
+    let journey = match journey {
+        None => None,
+        Some(path) => {
+            let loaded = super::load(&path)?;
+            match loaded.journey {
+                Some(journey) => Some(std::sync::Arc::new(journey)),
+                None => {
+                    crate::output::print_report(&loaded.report, true);
+                    anyhow::bail!(
+                        "{} does not load; fix it or start without --journey",
+                        path.display()
+                    );
+                }
+            }
+        }
+    };
     let mut write_keys = args.write_keys;
     write_keys.extend(file.write_keys);
     let compact_every = args.compact_every.or(file.compact_every).unwrap_or(2.0);
@@ -138,6 +162,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             write_keys,
             mailjet_auth,
             compact_every: Duration::from_secs_f64(compact_every),
+            journey,
+            analyze_every: Duration::from_secs_f64(compact_every.max(5.0)),
         };
         serve(options, listener, shutdown).await?;
         tracing::info!("parcours serve: stopped; every acknowledged event is in the store");

@@ -75,8 +75,15 @@ pub fn free_port() -> SocketAddr {
 /// Starts `parcours serve` on `data` at `addr` with write key `key` (besides those of
 /// `parcours keys`, read every 0.3 s); returns once it accepts connections.
 pub fn start_server(data: &Path, addr: SocketAddr, key: &str) -> Child {
+    start_server_with(data, addr, key, &[])
+}
+
+/// [`start_server`] with more arguments.
+pub fn start_server_with(data: &Path, addr: SocketAddr, key: &str, extra: &[&str]) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_parcours"));
-    command.args(["serve", "--compact-every", "0.3"]);
+    command
+        .args(["serve", "--compact-every", "0.3"])
+        .args(extra);
     if !key.is_empty() {
         command.args(["--write-key", key]);
     }
@@ -130,4 +137,34 @@ pub fn stop_server(mut server: Child) {
     assert!(status.success());
     let exit = server.wait().unwrap();
     assert!(exit.success(), "{exit:?}");
+}
+
+/// One HTTP/1.1 request on a new connection; the status and the body.
+pub fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (status, body)
 }

@@ -1,0 +1,127 @@
+//! The read API of `parcours serve`: the journey's results as `parcours analyze --format
+//! json` gives them, behind a view key, and kept current as events arrive.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use common::{free_port, http, parcours, start_server_with, stop_server};
+use serde_json::Value;
+
+#[test]
+fn the_read_api_serves_the_analysis_of_the_store_to_view_keys() {
+    let dir = common::scratch("serve-read-api");
+    parcours(&dir, &["init", "--template", "digital", "."]);
+    parcours(
+        &dir,
+        &[
+            "demo",
+            "--customers",
+            "400",
+            "--data",
+            "data",
+            "--no-report",
+        ],
+    );
+    let view = String::from_utf8(parcours(
+        &dir,
+        &[
+            "keys", "create", "--kind", "view", "--name", "bob", "--data", "data",
+        ],
+    ))
+    .unwrap()
+    .trim()
+    .to_string();
+    assert!(view.starts_with("vk_"));
+    let expected: Value = serde_json::from_slice(&parcours(
+        &dir,
+        &[
+            "analyze",
+            "-j",
+            "journey.toml",
+            "--data",
+            "data",
+            "--format",
+            "json",
+        ],
+    ))
+    .unwrap();
+
+    let addr = free_port();
+    let journey = dir.join("journey.toml");
+    let server = start_server_with(
+        &dir.join("data"),
+        addr,
+        "wk_test",
+        &["--journey", journey.to_str().unwrap()],
+    );
+    let bearer = format!("Bearer {view}");
+    let get = |path: &str, auth: &str| http(addr, "GET", path, &[("Authorization", auth)], "");
+
+    // Without a view key, or with a write key: refused.
+    assert_eq!(http(addr, "GET", "/api/report", &[], "").0, 401);
+    let write_basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("wk_test:")
+    );
+    assert_eq!(get("/api/report", &write_basic).0, 401);
+
+    // The first analysis runs in the background; then the report is the CLI's.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let report = loop {
+        let (status, body) = get("/api/report", &bearer);
+        if status == 200 {
+            break serde_json::from_str::<Value>(&body).unwrap()["report"].clone();
+        }
+        assert_eq!(status, 503, "{body}");
+        assert!(Instant::now() < deadline, "no analysis in time");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(report["customers"], expected["customers"]);
+    assert_eq!(report["events"], expected["events"]);
+    assert_eq!(report["stages"], expected["stages"]);
+    assert_eq!(report["opportunities"], expected["opportunities"]);
+    let (status, body) = get("/api/opportunities", &bearer);
+    assert_eq!(status, 200);
+    let opportunities: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(opportunities["opportunities"], expected["opportunities"]);
+    let (status, body) = get("/api/stats", &bearer);
+    assert_eq!(status, 200);
+    let stats: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(stats["stats"]["events"], expected["events"]);
+
+    // New events reach the results within seconds.
+    let track = r#"{"batch":[{"type":"track","event":"ad_clicked","userId":"new-1","timestamp":"2026-11-20T10:00:00Z"},{"type":"track","event":"product_view","userId":"new-1","timestamp":"2026-11-20T10:05:00Z"}]}"#;
+    let (status, _) = http(
+        addr,
+        "POST",
+        "/v1/batch",
+        &[
+            ("Authorization", &write_basic),
+            ("Content-Type", "application/json"),
+        ],
+        track,
+    );
+    assert_eq!(status, 200);
+    let events = expected["events"].as_u64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, body) = get("/api/report", &bearer);
+        let now: Value = serde_json::from_str(&body).unwrap();
+        if now["report"]["events"].as_u64() == Some(events + 2) {
+            assert_eq!(
+                now["report"]["customers"].as_u64(),
+                Some(expected["customers"].as_u64().unwrap() + 1)
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the new events never reached the report"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stop_server(server);
+    std::fs::remove_dir_all(&dir).ok();
+}
