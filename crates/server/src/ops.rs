@@ -1,5 +1,5 @@
-//! Operations: `GET /healthz` and `GET /metrics` (Prometheus text format), and the counters
-//! behind them.
+//! Operations: `GET /healthz`, `GET /metrics` (Prometheus text format) and the counters
+//! behind them, and `GET /openapi.json`, the document of every route.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -107,9 +107,23 @@ pub struct Ops {
     pub log: Arc<EventLog>,
 }
 
-/// `/healthz` and `/metrics`.
+/// The OpenAPI document of every route.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// `/healthz`, `/metrics` and `/openapi.json`.
 pub fn routes(ops: Arc<Ops>) -> Router {
     Router::new()
+        .route(
+            "/openapi.json",
+            get(|| async {
+                (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    OPENAPI,
+                )
+                    .into_response()
+            }),
+        )
         .route(
             "/healthz",
             get(|| async {

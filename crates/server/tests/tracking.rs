@@ -257,6 +257,43 @@ fn the_tracking_api_acknowledges_what_it_keeps_and_says_what_it_refuses() {
     ] {
         assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
     }
+    // The OpenAPI document names every route, and every route it names is served.
+    let (status, document) = server.get("/openapi.json");
+    assert_eq!(status, 200);
+    let document: Value = serde_json::from_str(&document).unwrap();
+    let paths = document["paths"].as_object().unwrap();
+    for (path, methods) in paths {
+        for method in methods.as_object().unwrap().keys() {
+            let status = if method == "get" {
+                server.get(path).0
+            } else {
+                server.post(path, &[], b"{}").0
+            };
+            assert!(status != 404 && status != 405, "{method} {path}: {status}");
+        }
+    }
+    let mut named: Vec<&str> = paths.keys().map(String::as_str).collect();
+    named.sort();
+    assert_eq!(
+        named,
+        [
+            "/api/opportunities",
+            "/api/report",
+            "/api/stats",
+            "/healthz",
+            "/metrics",
+            "/openapi.json",
+            "/v1/alias",
+            "/v1/batch",
+            "/v1/group",
+            "/v1/identify",
+            "/v1/import",
+            "/v1/page",
+            "/v1/screen",
+            "/v1/track",
+            "/webhooks/mailjet",
+        ]
+    );
     server.stop();
     // Stopped, the server has moved every acknowledged message into the store:
     // m1, m2, b1, b3, g1.
