@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use parcours_journey::Report;
 
 /// True when standard error is a terminal that accepts colours.
-fn stderr_colors() -> bool {
+pub fn stderr_colors() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 

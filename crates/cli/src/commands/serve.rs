@@ -135,6 +135,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let log_format = args.log_format.or(file.log_format).unwrap_or_default();
     let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(crate::output::stderr_colors())
         .with_target(false)
         .with_max_level(tracing_subscriber::filter::LevelFilter::INFO);
     match log_format {
