@@ -122,3 +122,30 @@ pub(crate) fn parse_json(bytes: &[u8]) -> Result<Value, Response> {
         )
     })
 }
+
+/// Keys a route accepts, replaced every few seconds as `parcours keys` changes them.
+#[derive(Debug, Default)]
+pub struct KeySet(std::sync::RwLock<Vec<String>>);
+
+impl KeySet {
+    /// A set of these keys.
+    pub fn new(keys: Vec<String>) -> KeySet {
+        KeySet(std::sync::RwLock::new(keys))
+    }
+
+    /// Replaces the keys.
+    pub fn set(&self, keys: Vec<String>) {
+        if let Ok(mut current) = self.0.write() {
+            *current = keys;
+        }
+    }
+
+    /// Whether `key` is one of them (an empty key never is).
+    pub fn contains(&self, key: &str) -> bool {
+        !key.is_empty()
+            && self
+                .0
+                .read()
+                .is_ok_and(|keys| keys.iter().any(|k| k == key))
+    }
+}

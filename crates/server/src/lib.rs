@@ -14,5 +14,6 @@ pub mod serve;
 pub mod tracking;
 pub mod webhooks;
 
+pub use http::KeySet;
 pub use log::{EventLog, LogError, Recovery};
 pub use serve::{ServeError, ServeOptions, serve};

@@ -20,7 +20,7 @@ use parcours_engine::analyze::{Model, Options, analyze};
 use parcours_journey::Journey;
 use serde_json::{Value, json};
 
-use crate::http::{answer, basic_credentials, refusal};
+use crate::http::{KeySet, answer, basic_credentials, refusal};
 
 /// The last analysis.
 pub struct Latest {
@@ -95,19 +95,12 @@ pub struct ReadApi {
     /// The analyses.
     pub analyses: Arc<Analyses>,
     /// View keys accepted, read again every few seconds.
-    pub view_keys: RwLock<Vec<String>>,
+    pub view_keys: KeySet,
     /// The store.
     pub data: PathBuf,
 }
 
 impl ReadApi {
-    /// Replaces the keys accepted.
-    pub fn set_keys(&self, keys: Vec<String>) {
-        if let Ok(mut current) = self.view_keys.write() {
-            *current = keys;
-        }
-    }
-
     fn authorized(&self, headers: &HeaderMap) -> bool {
         let bearer = headers
             .get(header::AUTHORIZATION)
@@ -115,10 +108,7 @@ impl ReadApi {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(|k| k.trim().to_string());
         let presented = bearer.or_else(|| basic_credentials(headers).map(|(user, _)| user));
-        let Ok(keys) = self.view_keys.read() else {
-            return false;
-        };
-        presented.is_some_and(|p| !p.is_empty() && keys.contains(&p))
+        presented.is_some_and(|key| self.view_keys.contains(&key))
     }
 }
 

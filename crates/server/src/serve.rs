@@ -14,6 +14,7 @@ use parcours_store::{Store, StoreError};
 use tokio::net::TcpListener;
 
 use crate::compact::{CompactError, import_files};
+use crate::http::KeySet;
 use crate::log::{EventLog, LogError};
 use crate::ops::{self, Metrics, Ops};
 use crate::read_api::{self, Analyses, ReadApi};
@@ -119,13 +120,13 @@ pub async fn serve(
     let metrics = Arc::new(Metrics::default());
     let tracking = Arc::new(Tracking {
         log: log.clone(),
-        write_keys: std::sync::RwLock::new(write_keys),
+        write_keys: KeySet::new(write_keys),
         metrics: metrics.clone(),
     });
     let analyses = Arc::new(Analyses::new(options.journey.clone(), options.data.clone()));
     let read_api = Arc::new(ReadApi {
         analyses: analyses.clone(),
-        view_keys: std::sync::RwLock::new(view_keys),
+        view_keys: KeySet::new(view_keys),
         data: options.data.clone(),
     });
     let webhooks = Arc::new(Webhooks {
@@ -182,8 +183,8 @@ pub async fn serve(
                 let (data, given) = (data.clone(), given.clone());
                 match tokio::task::spawn_blocking(move || keys(&data, &given)).await {
                     Ok(Ok((write, view))) => {
-                        tracking.set_keys(write);
-                        read_api.set_keys(view);
+                        tracking.write_keys.set(write);
+                        read_api.view_keys.set(view);
                     }
                     Ok(Err(error)) => {
                         tracing::warn!(%error, "reading the write keys failed; keeping the last ones");

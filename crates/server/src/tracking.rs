@@ -18,7 +18,7 @@ use axum::routing::post;
 use parcours_events::{MessageType, Rejection, from_segment_json};
 use serde_json::{Map, Value, json};
 
-use crate::http::{answer, basic_credentials, many_answer, parse_json, read_body, refusal};
+use crate::http::{KeySet, answer, basic_credentials, many_answer, parse_json, read_body, refusal};
 use crate::log::EventLog;
 use crate::ops::Metrics;
 use crate::record::{Record, encode};
@@ -32,8 +32,8 @@ pub struct Tracking {
     /// Where acknowledged messages go.
     pub log: Arc<EventLog>,
     /// The write keys accepted: those given at start and those of the store, read again
-    /// every few seconds ([`Tracking::set_keys`]).
-    pub write_keys: std::sync::RwLock<Vec<String>>,
+    /// every few seconds.
+    pub write_keys: KeySet,
     /// The server's counters.
     pub metrics: Arc<Metrics>,
 }
@@ -148,21 +148,10 @@ async fn receive(
 
 /// Whether the request carries a known write key: as the Basic user name (Segment's SDKs),
 /// or as `writeKey` in a batch body.
-impl Tracking {
-    /// Replaces the keys accepted.
-    pub fn set_keys(&self, keys: Vec<String>) {
-        if let Ok(mut current) = self.write_keys.write() {
-            *current = keys;
-        }
-    }
-}
-
 fn authorized(tracking: &Tracking, headers: &HeaderMap, body_key: Option<&str>) -> bool {
-    let Ok(keys) = tracking.write_keys.read() else {
-        return false;
-    };
-    let known = |key: &str| !key.is_empty() && keys.iter().any(|k| k == key);
-    basic_credentials(headers).is_some_and(|(user, _)| known(&user)) || body_key.is_some_and(known)
+    let keys = &tracking.write_keys;
+    basic_credentials(headers).is_some_and(|(user, _)| keys.contains(&user))
+        || body_key.is_some_and(|key| keys.contains(key))
 }
 
 /// The message with the route's type when it has none.
