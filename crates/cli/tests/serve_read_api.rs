@@ -66,6 +66,13 @@ fn the_read_api_serves_the_analysis_of_the_store_to_view_keys() {
         base64::engine::general_purpose::STANDARD.encode("wk_test:")
     );
     assert_eq!(get("/api/report", &write_basic).0, 401);
+    let post_batch = |body: &str| {
+        let headers = [
+            ("Authorization", write_basic.as_str()),
+            ("Content-Type", "application/json"),
+        ];
+        http(addr, "POST", "/v1/batch", &headers, body).0
+    };
 
     // The first analysis runs in the background; then the report is the CLI's.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -93,17 +100,7 @@ fn the_read_api_serves_the_analysis_of_the_store_to_view_keys() {
 
     // New events reach the results within seconds.
     let track = r#"{"batch":[{"type":"track","event":"ad_clicked","userId":"new-1","timestamp":"2026-11-20T10:00:00Z"},{"type":"track","event":"product_view","userId":"new-1","timestamp":"2026-11-20T10:05:00Z"}]}"#;
-    let (status, _) = http(
-        addr,
-        "POST",
-        "/v1/batch",
-        &[
-            ("Authorization", &write_basic),
-            ("Content-Type", "application/json"),
-        ],
-        track,
-    );
-    assert_eq!(status, 200);
+    assert_eq!(post_batch(track), 200);
     let events = expected["events"].as_u64().unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -122,6 +119,87 @@ fn the_read_api_serves_the_analysis_of_the_store_to_view_keys() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    // One customer's timeline: a visitor whose anonymous history an identify merges.
+    let visit = r#"{"batch":[
+        {"type":"page","name":"Home","anonymousId":"v-1","timestamp":"2026-11-21T09:00:00Z","properties":{"path":"/"}},
+        {"type":"track","event":"ad_clicked","anonymousId":"v-1","timestamp":"2026-11-21T09:01:00Z"},
+        {"type":"identify","userId":"merged-1","anonymousId":"v-1","traits":{"email":"Merged@Example.com","plan":"pro"},"timestamp":"2026-11-21T09:02:00Z"},
+        {"type":"track","event":"product_view","userId":"merged-1","timestamp":"2026-11-21T09:03:00Z","properties":{"sku":"é-42"}}
+    ]}"#;
+    assert_eq!(post_batch(visit), 200);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let timeline = loop {
+        let (status, body) = get("/api/customer?user_id=merged-1", &bearer);
+        if status == 200 {
+            let timeline: Value = serde_json::from_str(&body).unwrap();
+            if timeline["events"].as_array().map(Vec::len) == Some(4) {
+                break timeline;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the visit never reached the store: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let names: Vec<&str> = timeline["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Home", "ad_clicked", "", "product_view"]);
+    assert_eq!(timeline["events"][3]["properties"]["sku"], "é-42");
+    assert_eq!(timeline["customer"]["traits"]["plan"], "pro");
+    let id = timeline["customer"]["id"].clone();
+    let (status, body) = get("/api/customer?email=MERGED%40example.com", &bearer);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["customer"]["id"],
+        id
+    );
+    let (status, body) = get("/api/customer?anonymous_id=v-1", &bearer);
+    assert_eq!(
+        (
+            status,
+            serde_json::from_str::<Value>(&body).unwrap()["customer"]["id"].clone()
+        ),
+        (200, id.clone())
+    );
+    assert_eq!(get("/api/customer?user_id=nobody", &bearer).0, 404);
+    assert_eq!(get("/api/customer", &bearer).0, 400);
+    assert_eq!(get("/api/customer?user_id=merged-1", &write_basic).0, 401);
+    // Its place is the one `parcours customers` gives it.
+    let (_, body) = get("/api/customer?user_id=merged-1", &bearer);
+    let merged_place = serde_json::from_str::<Value>(&body).unwrap()["place"].clone();
     stop_server(server);
+    let rows: Vec<Value> = String::from_utf8(parcours(
+        &dir,
+        &[
+            "customers",
+            "-j",
+            "journey.toml",
+            "--data",
+            "data",
+            "--format",
+            "json",
+        ],
+    ))
+    .unwrap()
+    .lines()
+    .map(|l| serde_json::from_str(l).unwrap())
+    .collect();
+    let row_of = |id: &Value| {
+        let mut row = rows.iter().find(|r| r["customer"] == *id).unwrap().clone();
+        let row = row.as_object_mut().unwrap();
+        row.remove("user_id");
+        row.remove("email");
+        Value::Object(row.clone())
+    };
+    assert_eq!(merged_place, row_of(&id));
+    assert!(
+        merged_place["level"].as_u64().unwrap() >= 2,
+        "{merged_place}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -466,7 +466,7 @@ pub struct CustomerPlace {
 
 /// Places every customer on all cores; returns the journey results.
 pub fn analyze(model: &Model<'_>, root: &Path, options: &Options) -> Result<Report, EngineError> {
-    run(model, root, options, None)
+    run(model, root, options, None, None)
 }
 
 /// Places every customer on one thread, handing each to `each` in customer order (merged
@@ -477,7 +477,32 @@ pub fn analyze_each(
     options: &Options,
     mut each: impl FnMut(&CustomerPlace),
 ) -> Result<Report, EngineError> {
-    run(model, root, options, Some(&mut each))
+    run(model, root, options, Some(&mut each), None)
+}
+
+/// Places customer `customer` (as it is now) alone, as [`analyze_each`] would place it;
+/// `None` when it has no event in the period.
+pub fn place_customer(
+    model: &Model<'_>,
+    root: &Path,
+    options: &Options,
+    customer: u64,
+) -> Result<Option<CustomerPlace>, EngineError> {
+    let parts = parcours_store::scan::customer_parts(root, customer)?;
+    let mut place = None;
+    let mut keep = |p: &CustomerPlace| {
+        if p.customer == customer {
+            place = Some(p.clone());
+        }
+    };
+    run(
+        model,
+        root,
+        options,
+        Some(&mut keep),
+        Some((&parts, customer)),
+    )?;
+    Ok(place)
 }
 
 fn run(
@@ -485,6 +510,7 @@ fn run(
     root: &Path,
     options: &Options,
     mut each: Option<&mut dyn FnMut(&CustomerPlace)>,
+    only: Option<(&[Part], u64)>,
 ) -> Result<Report, EngineError> {
     let journey = model.journey;
     let trait_names = model.gap_trait_names(options);
@@ -514,7 +540,12 @@ fn run(
     };
     let parts = scan.parts_by(&guided_shares(threads.max(1)));
     let mut gathered = if threads <= 1 || parts.len() == 1 {
-        let traits = traits_named(root, &trait_names, TraitScope::All)?;
+        let only_customer = only.map(|(_, customer)| [customer]);
+        let scope = match &only_customer {
+            Some(customer) => TraitScope::Customers(customer),
+            None => TraitScope::All,
+        };
+        let traits = traits_named(root, &trait_names, scope)?;
         let mut pass = Pass::new(&cx, &traits);
         let mut visit = |events: CustomerView<'_>| {
             pass.customer(
@@ -524,9 +555,15 @@ fn run(
             );
             Ok(())
         };
-        let partial = scan.run(&Part::ALL, &mut visit)?;
+        let partials = match only {
+            Some((parts, _)) => parts
+                .iter()
+                .map(|part| scan.run(part, &mut visit))
+                .collect::<Result<Vec<_>, _>>()?,
+            None => vec![scan.run(&Part::ALL, &mut visit)?],
+        };
         // Merged customers, whose pieces may lie anywhere, last.
-        scan.finish(vec![partial], &mut visit)?;
+        scan.finish(partials, &mut visit)?;
         pass.finish()
     } else {
         scan.prepare_traits(&trait_names)?;

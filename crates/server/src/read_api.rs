@@ -16,7 +16,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use axum::routing::get;
-use parcours_engine::analyze::{Model, Options, analyze};
+use parcours_engine::analyze::{Model, Options, analyze, place_customer};
+use parcours_events::IdKind;
 use parcours_journey::Journey;
 use serde_json::{Value, json};
 
@@ -112,13 +113,162 @@ impl ReadApi {
     }
 }
 
-/// `/api/report`, `/api/opportunities`, `/api/stats`.
+/// `/api/report`, `/api/opportunities`, `/api/stats`, `/api/customer`.
 pub fn routes(api: Arc<ReadApi>) -> Router {
     Router::new()
         .route("/api/report", get(report))
         .route("/api/opportunities", get(opportunities))
         .route("/api/stats", get(stats))
+        .route("/api/customer", get(customer))
         .with_state(api)
+}
+
+/// The query's `name=value` pairs, percent-decoded (`+` is a space).
+fn query_pairs(query: &str) -> Vec<(String, String)> {
+    fn hex(byte: u8) -> Option<u8> {
+        (byte as char).to_digit(16).map(|d| d as u8)
+    }
+    fn decode(text: &str) -> String {
+        let bytes = text.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            let escaped = (bytes[i] == b'%')
+                .then(|| Some(hex(*bytes.get(i + 1)?)? * 16 + hex(*bytes.get(i + 2)?)?))
+                .flatten();
+            match (bytes[i], escaped) {
+                (_, Some(byte)) => {
+                    out.push(byte);
+                    i += 3;
+                }
+                (b'+', None) => {
+                    out.push(b' ');
+                    i += 1;
+                }
+                (byte, None) => {
+                    out.push(byte);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(name), decode(value))
+        })
+        .collect()
+}
+
+/// `GET /api/customer?user_id=…` (or `email`, `anonymous_id`): the customer's identifiers,
+/// traits, place in the journey (stage, level, persona, segments; placed on request, alone)
+/// and events in time order.
+async fn customer(
+    State(api): State<Arc<ReadApi>>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    if !api.authorized(&headers) {
+        return unauthorized();
+    }
+    let pairs = query_pairs(uri.query().unwrap_or(""));
+    let wanted = pairs.iter().find_map(|(name, value)| {
+        let kind = match name.as_str() {
+            "user_id" => IdKind::User,
+            "email" => IdKind::Email,
+            "anonymous_id" => IdKind::Anonymous,
+            _ => return None,
+        };
+        Some((kind, value.clone()))
+    });
+    let Some((kind, value)) = wanted else {
+        return refusal(
+            StatusCode::BAD_REQUEST,
+            "say which customer: ?user_id=…, ?email=… or ?anonymous_id=…",
+            None,
+        );
+    };
+    let (data, journey) = (api.data.clone(), api.analyses.journey.clone());
+    let found =
+        tokio::task::spawn_blocking(move || timeline(&data, journey.as_deref(), kind, &value))
+            .await;
+    match found {
+        Ok(Ok(Some(body))) => answer(StatusCode::OK, body),
+        Ok(Ok(None)) => refusal(
+            StatusCode::NOT_FOUND,
+            "no customer with that identifier",
+            None,
+        ),
+        Ok(Err(error)) => refusal(StatusCode::INTERNAL_SERVER_ERROR, &error, None),
+        Err(error) => refusal(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string(), None),
+    }
+}
+
+/// One customer's record, place and events, as the read API answers it.
+fn timeline(
+    data: &std::path::Path,
+    journey: Option<&Journey>,
+    kind: IdKind,
+    value: &str,
+) -> Result<Option<Value>, String> {
+    let value = match kind {
+        IdKind::Email => {
+            parcours_events::normalize_email(value).unwrap_or_else(|| value.to_string())
+        }
+        _ => value.to_string(),
+    };
+    let Some(customer) =
+        parcours_store::customer_by_identifier(data, kind, &value).map_err(|e| e.to_string())?
+    else {
+        return Ok(None);
+    };
+    let place = match journey {
+        Some(journey) => {
+            let model = Model::new(journey, data).map_err(|e| e.to_string())?;
+            place_customer(&model, data, &Options::default(), customer.id)
+                .map_err(|e| e.to_string())?
+        }
+        None => None,
+    };
+    let names: std::collections::HashMap<i32, (String, String)> =
+        parcours_store::scan::event_codes(data)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|(code, kind, name)| (code, (kind.as_str().to_string(), name)))
+            .collect();
+    let parts =
+        parcours_store::scan::customer_parts(data, customer.id).map_err(|e| e.to_string())?;
+    let columns = parcours_store::scan::ScanColumns {
+        properties: true,
+        ..Default::default()
+    };
+    let mut events = Vec::new();
+    parcours_store::scan::scan_parts(data, columns, &parts, |view| {
+        if view.customer != customer.id {
+            return Ok(());
+        }
+        for (i, (&at, code)) in view.at.iter().zip(view.code).enumerate() {
+            let (kind, name) = names.get(code).cloned().unwrap_or_default();
+            let properties = view
+                .properties
+                .get(i)
+                .and_then(|text| serde_json::from_str::<Value>(text).ok());
+            events.push(json!({
+                "at": parcours_events::format_timestamp(at),
+                "type": kind,
+                "name": name,
+                "properties": properties,
+            }));
+        }
+        Ok(())
+    })
+    .map_err(|e| e.to_string())?;
+    Ok(Some(
+        json!({ "customer": customer, "place": place, "events": events }),
+    ))
 }
 
 fn unauthorized() -> Response {

@@ -277,6 +277,7 @@ fn the_tracking_api_acknowledges_what_it_keeps_and_says_what_it_refuses() {
     assert_eq!(
         named,
         [
+            "/api/customer",
             "/api/opportunities",
             "/api/report",
             "/api/stats",

@@ -341,6 +341,41 @@ pub fn event_codes(root: &Path) -> Result<Vec<(i32, MessageType, String)>, Store
     crate::read_db(root)?.event_codes()
 }
 
+/// The parts that hold the events of `customer` (as it is now): one per stored id, its own
+/// and those merged into it. [`scan_parts`] over them hands out that customer alone.
+pub fn customer_parts(root: &Path, customer: u64) -> Result<Vec<Part>, StoreError> {
+    let mut ids: Vec<u64> = crate::merged_customers(root)?
+        .into_iter()
+        .filter(|&(_, into)| into == customer)
+        .map(|(from, _)| from)
+        .collect();
+    ids.push(customer);
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids
+        .into_iter()
+        .map(|id| Part {
+            from: id,
+            to: id.checked_add(1),
+        })
+        .collect())
+}
+
+/// [`scan_customers`] over the customers of `parts` only.
+pub fn scan_parts(
+    root: &Path,
+    columns: ScanColumns,
+    parts: &[Part],
+    mut visit: impl FnMut(CustomerView<'_>) -> Result<(), StoreError>,
+) -> Result<u64, StoreError> {
+    let scan = Scan::open(root, columns)?;
+    let mut partials = Vec::with_capacity(parts.len());
+    for part in parts {
+        partials.push(scan.run(part, &mut visit)?);
+    }
+    scan.finish(partials, visit)
+}
+
 /// Hands every customer's events to `visit`, one customer at a time, in increasing customer
 /// order except for merged customers, which come last. Returns the number of events read.
 pub fn scan_customers(
