@@ -89,6 +89,52 @@ fn the_read_api_serves_the_analysis_of_the_store_to_view_keys() {
     assert_eq!(report["events"], expected["events"]);
     assert_eq!(report["stages"], expected["stages"]);
     assert_eq!(report["opportunities"], expected["opportunities"]);
+    // Segment members, as `parcours customers --segment` lists them.
+    let journey_segments: Vec<String> = expected["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!journey_segments.is_empty());
+    // `parcours customers` on the store as it is now.
+    let customers = |extra: &[&str]| {
+        let mut args = vec!["customers", "-j", "journey.toml", "--data", "data"];
+        args.extend_from_slice(extra);
+        String::from_utf8(parcours(&dir, &args)).unwrap()
+    };
+    let mut members = 0;
+    for segment in &journey_segments {
+        let cli = customers(&["--segment", segment, "--format", "csv"]);
+        let mut want: Vec<&str> = cli
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').next().unwrap())
+            .collect();
+        want.sort_unstable();
+        let (status, csv) = get(
+            &format!("/api/segments/{segment}/members?format=csv"),
+            &bearer,
+        );
+        assert_eq!(status, 200, "{csv}");
+        assert!(csv.starts_with("customer,user_id,email\n"), "{csv}");
+        let mut got: Vec<&str> = csv
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').next().unwrap())
+            .collect();
+        got.sort_unstable();
+        assert_eq!(got, want, "{segment}");
+        members += got.len();
+        let (status, body) = get(&format!("/api/segments/{segment}/members"), &bearer);
+        assert_eq!(status, 200);
+        let listed: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(listed["customers"].as_array().unwrap().len(), want.len());
+    }
+    assert!(members > 0, "the demo's segments have members");
+    let (status, body) = get("/api/segments/nope/members", &bearer);
+    assert_eq!(status, 404);
+    assert!(body.contains(&journey_segments[0]), "{body}");
     let (status, body) = get("/api/opportunities", &bearer);
     assert_eq!(status, 200);
     let opportunities: Value = serde_json::from_str(&body).unwrap();
@@ -173,22 +219,10 @@ fn the_read_api_serves_the_analysis_of_the_store_to_view_keys() {
     let (_, body) = get("/api/customer?user_id=merged-1", &bearer);
     let merged_place = serde_json::from_str::<Value>(&body).unwrap()["place"].clone();
     stop_server(server);
-    let rows: Vec<Value> = String::from_utf8(parcours(
-        &dir,
-        &[
-            "customers",
-            "-j",
-            "journey.toml",
-            "--data",
-            "data",
-            "--format",
-            "json",
-        ],
-    ))
-    .unwrap()
-    .lines()
-    .map(|l| serde_json::from_str(l).unwrap())
-    .collect();
+    let rows: Vec<Value> = customers(&["--format", "json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let row_of = |id: &Value| {
         let mut row = rows.iter().find(|r| r["customer"] == *id).unwrap().clone();
         let row = row.as_object_mut().unwrap();

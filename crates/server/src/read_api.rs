@@ -14,9 +14,9 @@ use std::sync::{Arc, RwLock};
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use parcours_engine::analyze::{Model, Options, analyze, place_customer};
+use parcours_engine::analyze::{Model, Options, analyze_each, place_customer};
 use parcours_events::IdKind;
 use parcours_journey::Journey;
 use serde_json::{Value, json};
@@ -27,6 +27,8 @@ use crate::http::{KeySet, answer, basic_credentials, refusal};
 pub struct Latest {
     /// The report, as `parcours analyze --format json` writes it.
     pub report: Value,
+    /// Per segment id, its members (customer ids, in the order the analysis met them).
+    pub members: std::collections::HashMap<String, Vec<u64>>,
     /// When it was computed (RFC 3339).
     pub computed_at: String,
     /// How long it took, in milliseconds.
@@ -72,10 +74,23 @@ impl Analyses {
             threads: Some(1),
             ..Options::default()
         };
-        let report = analyze(&model, &self.data, &options).map_err(|e| e.to_string())?;
+        let mut members: std::collections::HashMap<String, Vec<u64>> = journey
+            .segments
+            .iter()
+            .map(|s| (s.id.clone(), Vec::new()))
+            .collect();
+        let report = analyze_each(&model, &self.data, &options, |place| {
+            for segment in &place.segments {
+                if let Some(list) = members.get_mut(segment) {
+                    list.push(place.customer);
+                }
+            }
+        })
+        .map_err(|e| e.to_string())?;
         let report = serde_json::to_value(&report).map_err(|e| e.to_string())?;
         let latest = Latest {
             report,
+            members,
             computed_at: jiff::Timestamp::now().to_string(),
             took_ms: started.elapsed().as_millis() as u64,
         };
@@ -113,13 +128,15 @@ impl ReadApi {
     }
 }
 
-/// `/api/report`, `/api/opportunities`, `/api/stats`, `/api/customer`.
+/// `/api/report`, `/api/opportunities`, `/api/stats`, `/api/customer`,
+/// `/api/segments/{id}/members`.
 pub fn routes(api: Arc<ReadApi>) -> Router {
     Router::new()
         .route("/api/report", get(report))
         .route("/api/opportunities", get(opportunities))
         .route("/api/stats", get(stats))
         .route("/api/customer", get(customer))
+        .route("/api/segments/{id}/members", get(members))
         .with_state(api)
 }
 
@@ -336,5 +353,94 @@ async fn stats(State(api): State<Arc<ReadApi>>, headers: HeaderMap) -> Response 
         Ok(Ok(stats)) => answer(StatusCode::OK, json!({ "stats": stats })),
         Ok(Err(error)) => refusal(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string(), None),
         Err(error) => refusal(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string(), None),
+    }
+}
+
+/// `GET /api/segments/{id}/members` (`?format=csv` for a CRM import): the segment's members
+/// at the last analysis, each with the user id and email a CRM joins on.
+async fn members(
+    State(api): State<Arc<ReadApi>>,
+    headers: HeaderMap,
+    axum::extract::Path(segment): axum::extract::Path<String>,
+    uri: axum::http::Uri,
+) -> Response {
+    if !api.authorized(&headers) {
+        return unauthorized();
+    }
+    let latest = match latest(&api) {
+        Ok(latest) => latest,
+        Err(response) => return response,
+    };
+    let Some(ids) = latest.members.get(&segment).cloned() else {
+        let mut known: Vec<&str> = latest.members.keys().map(String::as_str).collect();
+        known.sort_unstable();
+        return refusal(
+            StatusCode::NOT_FOUND,
+            &format!(
+                "the journey has no segment `{segment}`; its segments: {}",
+                known.join(", ")
+            ),
+            None,
+        );
+    };
+    let csv = query_pairs(uri.query().unwrap_or(""))
+        .iter()
+        .any(|(name, value)| name == "format" && value == "csv");
+    let data = api.data.clone();
+    let contacts =
+        tokio::task::spawn_blocking(move || parcours_store::scan::contact_ids(&data)).await;
+    let contacts = match contacts {
+        Ok(Ok(contacts)) => contacts,
+        Ok(Err(error)) => {
+            return refusal(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string(), None);
+        }
+        Err(error) => return refusal(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string(), None),
+    };
+    let contact = |id: &u64| contacts.get(id).cloned().unwrap_or_default();
+    if csv {
+        let mut out = String::from("customer,user_id,email\n");
+        for id in &ids {
+            let c = contact(id);
+            out.push_str(&format!(
+                "{id},{},{}\n",
+                csv_cell(c.user_id.as_deref().unwrap_or("")),
+                csv_cell(c.email.as_deref().unwrap_or(""))
+            ));
+        }
+        return (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!(
+                        "attachment; filename=\"{}.csv\"",
+                        segment.replace(['"', '\\', '/'], "_")
+                    ),
+                ),
+            ],
+            out,
+        )
+            .into_response();
+    }
+    let listed: Vec<Value> = ids
+        .iter()
+        .map(|id| {
+            let c = contact(id);
+            json!({ "customer": id, "user_id": c.user_id, "email": c.email })
+        })
+        .collect();
+    answer(
+        StatusCode::OK,
+        json!({ "segment": segment, "computed_at": latest.computed_at, "customers": listed }),
+    )
+}
+
+/// A CSV cell, quoted when it must be.
+fn csv_cell(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
     }
 }
