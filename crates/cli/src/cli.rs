@@ -221,39 +221,11 @@ pub enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
-    /// Serve the tracking API (Segment-compatible) over a durable event log, moving new
-    /// events into the store every few seconds.
-    Serve {
-        /// Settings file, its `[serve]` table (default: ./parcours.toml when there is one).
-        /// Flags and environment variables override it.
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// Address to listen on [default: 127.0.0.1:8080].
-        #[arg(long, env = "PARCOURS_LISTEN")]
-        listen: Option<std::net::SocketAddr>,
-        /// Data directory of the embedded store [default: parcours-data].
-        #[arg(long, env = "PARCOURS_DATA")]
-        data: Option<PathBuf>,
-        /// The journey the read API measures [default: ./journey.toml when there is one].
-        #[arg(long, short, env = "PARCOURS_JOURNEY")]
-        journey: Option<PathBuf>,
-        /// A write key the tracking API accepts besides those of `parcours keys` (SDKs
-        /// send it as the HTTP Basic user); several are separated by commas.
-        #[arg(long = "write-key", env = "PARCOURS_WRITE_KEYS", value_delimiter = ',')]
-        write_keys: Vec<String>,
-        /// `user:password` the Mailjet webhook (`/webhooks/mailjet`) must be called with
-        /// (written in the webhook's URL at Mailjet); without it the webhook is open.
-        #[arg(long, env = "PARCOURS_MAILJET_AUTH")]
-        mailjet_auth: Option<String>,
-        /// Seconds between moves of the event log into the store [default: 2].
-        #[arg(long, env = "PARCOURS_COMPACT_EVERY")]
-        compact_every: Option<f64>,
-        /// How the server logs to standard error [default: text].
-        #[arg(long, value_enum, env = "PARCOURS_LOG_FORMAT")]
-        log_format: Option<LogFormat>,
-    },
-    /// Manage the write keys of `parcours serve`'s tracking API (a running server picks
-    /// changes up within seconds).
+    /// Serve the tracking API (Segment-compatible) and Mailjet's webhook over a durable event
+    /// log, moving new events into the store every few seconds, and the read API.
+    Serve(ServeArgs),
+    /// Manage `parcours serve`'s keys: write keys for the tracking API, view keys for the
+    /// read API (a running server picks changes up within seconds).
     Keys {
         /// What to do.
         #[command(subcommand)]
@@ -265,6 +237,39 @@ pub enum Command {
         #[command(subcommand)]
         action: StoreAction,
     },
+}
+
+/// `parcours serve`'s arguments, as given (flags or environment); the settings file and
+/// the defaults fill in the rest.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Settings file, its `[serve]` table (default: ./parcours.toml when there is one).
+    /// Flags and environment variables override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "PARCOURS_LISTEN")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Data directory of the embedded store [default: parcours-data].
+    #[arg(long, env = "PARCOURS_DATA")]
+    pub data: Option<PathBuf>,
+    /// The journey the read API measures [default: ./journey.toml when there is one].
+    #[arg(long, short, env = "PARCOURS_JOURNEY")]
+    pub journey: Option<PathBuf>,
+    /// A write key the tracking API accepts besides those of `parcours keys` (SDKs
+    /// send it as the HTTP Basic user); several are separated by commas.
+    #[arg(long = "write-key", env = "PARCOURS_WRITE_KEYS", value_delimiter = ',')]
+    pub write_keys: Vec<String>,
+    /// `user:password` the Mailjet webhook (`/webhooks/mailjet`) must be called with
+    /// (written in the webhook's URL at Mailjet); without it the webhook is open.
+    #[arg(long, env = "PARCOURS_MAILJET_AUTH")]
+    pub mailjet_auth: Option<String>,
+    /// Seconds between moves of the event log into the store [default: 2].
+    #[arg(long, env = "PARCOURS_COMPACT_EVERY")]
+    pub compact_every: Option<f64>,
+    /// How the server logs to standard error [default: text].
+    #[arg(long, value_enum, env = "PARCOURS_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
 }
 
 /// `parcours keys` subcommands.

@@ -110,25 +110,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
             output,
         }),
-        Command::Serve {
-            config,
-            listen,
-            data,
-            journey,
-            write_keys,
-            mailjet_auth,
-            compact_every,
-            log_format,
-        } => serve::run(serve::Args {
-            config,
-            listen,
-            data,
-            journey,
-            write_keys,
-            mailjet_auth,
-            compact_every,
-            log_format,
-        }),
+        Command::Serve(args) => serve::run(args),
         Command::Keys { action } => match action {
             KeysAction::Create {
                 name,

@@ -8,19 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use parcours_server::{ServeOptions, serve};
 
-use crate::cli::LogFormat;
-
-/// `parcours serve`'s arguments, as given (flags or environment).
-pub struct Args {
-    pub config: Option<PathBuf>,
-    pub listen: Option<SocketAddr>,
-    pub data: Option<PathBuf>,
-    pub journey: Option<PathBuf>,
-    pub write_keys: Vec<String>,
-    pub mailjet_auth: Option<String>,
-    pub compact_every: Option<f64>,
-    pub log_format: Option<LogFormat>,
-}
+use crate::cli::{LogFormat, ServeArgs};
 
 /// The `[serve]` table of a settings file: the same settings as the flags.
 #[derive(Debug, Default, serde::Deserialize)]
@@ -81,7 +69,7 @@ fn file_settings(config: Option<&Path>) -> anyhow::Result<FileSettings> {
     Ok(serve)
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let file = file_settings(args.config.as_deref())?;
     // A flag or variable wins over the file, the file over the default.
     let listen = args
