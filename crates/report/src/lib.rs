@@ -124,6 +124,70 @@ fn kind_label(kind: OpportunityKind, fmt: Fmt) -> &'static str {
 
 /// The whole report as one HTML page.
 pub fn html(journey: &Journey, report: &Report) -> String {
+    format!(
+        r#"<!doctype html>
+<html lang="{lang}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="Parcours">
+<title>{title}</title>
+<style>
+{style}</style>
+</head>
+<body>
+{body}
+</body>
+</html>
+"#,
+        lang = journey.lang.as_str(),
+        title = escape(&journey.name),
+        style = style(),
+        body = sections(journey, report),
+    )
+}
+
+/// The report's style sheet, for pages that hold [`sections`].
+pub fn style() -> String {
+    STYLE.replace("FONT_FAMILY", FONT_FAMILY)
+}
+
+const STYLE: &str = r#"  html, body { margin: 0; background: #f1f3f5; font-family: FONT_FAMILY; color: #1f2933; }
+  header, section { max-width: 1100px; margin: 0 auto; padding: 8px 20px; }
+  header h1 { margin: 20px 0 4px; font-size: 24px; }
+  header p, .note { color: #5c6670; margin: 4px 0 12px; font-size: 14px; }
+  h2 { font-size: 19px; margin: 28px 0 10px; }
+  h3 { font-size: 15px; margin: 18px 0 8px; }
+  section#map { max-width: none; }
+  section#map h2 { max-width: 1060px; margin-left: auto; margin-right: auto; }
+  .scroll { overflow-x: auto; }
+  .scroll > svg { display: block; margin: 0 auto; border-radius: 10px; box-shadow: 0 1px 4px rgba(15, 23, 42, .12); }
+  .chart { width: 100%; height: auto; background: #fff; border-radius: 10px; box-shadow: 0 1px 4px rgba(15, 23, 42, .08); }
+  .chart .label { font-size: 14px; fill: #1f2933; }
+  .chart .value { font-size: 13px; fill: #495057; }
+  .chart .axis { font-size: 11px; fill: #868e96; }
+  .chart .node { font-size: 12px; fill: #1f2933; }
+  .legend { font-size: 13px; display: flex; flex-wrap: wrap; gap: 14px; }
+  .legend i { display: inline-block; width: 12px; height: 12px; border-radius: 2px; margin-right: 5px; vertical-align: -1px; }
+  ol.opportunities { list-style: none; padding: 0; margin: 0; display: grid; gap: 10px; }
+  ol.opportunities li { background: #fff; border-left: 5px solid #e03131; border-radius: 8px; padding: 10px 14px; box-shadow: 0 1px 3px rgba(15, 23, 42, .08); display: grid; grid-template-columns: 1fr auto; gap: 2px 12px; }
+  ol.opportunities li.KpiDrop, ol.opportunities li.DropOff { border-left-color: #f08c00; }
+  ol.opportunities .kind { font-weight: bold; font-size: 13px; text-transform: uppercase; letter-spacing: .03em; color: #c92a2a; }
+  ol.opportunities .lost { font-size: 13px; color: #495057; text-align: right; }
+  ol.opportunities p { grid-column: 1 / -1; margin: 2px 0; font-size: 15px; }
+  ol.opportunities p.tags { font-size: 12px; color: #5c6670; }
+  table { border-collapse: collapse; width: 100%; background: #fff; border-radius: 8px; overflow: hidden; font-size: 14px; }
+  th, td { padding: 6px 10px; border-bottom: 1px solid #e9ecef; text-align: left; }
+  th { background: #f8f9fa; font-weight: 600; }
+  td.n, th.n { text-align: right; white-space: nowrap; }
+  td.good { color: #2b8a3e; }
+  td.bad { color: #c92a2a; }
+  @media (max-width: 640px) { header, section { padding: 6px 10px; } table { font-size: 12px; } }
+"#;
+
+/// The report's sections (header, opportunities, map, charts, tables), to go in a page
+/// styled by [`style`].
+pub fn sections(journey: &Journey, report: &Report) -> String {
     let fmt = Fmt { lang: journey.lang };
     let stage_name = |id: &str| journey.stage(id).map_or(id.to_string(), |s| s.name.clone());
     let mut body = String::new();
@@ -322,55 +386,5 @@ pub fn html(journey: &Journey, report: &Report) -> String {
         }
         body.push_str("</tbody></table></section>");
     }
-    format!(
-        r#"<!doctype html>
-<html lang="{lang}">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="Parcours">
-<title>{title}</title>
-<style>
-  html, body {{ margin: 0; background: #f1f3f5; font-family: {font}; color: #1f2933; }}
-  header, section {{ max-width: 1100px; margin: 0 auto; padding: 8px 20px; }}
-  header h1 {{ margin: 20px 0 4px; font-size: 24px; }}
-  header p, .note {{ color: #5c6670; margin: 4px 0 12px; font-size: 14px; }}
-  h2 {{ font-size: 19px; margin: 28px 0 10px; }}
-  h3 {{ font-size: 15px; margin: 18px 0 8px; }}
-  section#map {{ max-width: none; }}
-  section#map h2 {{ max-width: 1060px; margin-left: auto; margin-right: auto; }}
-  .scroll {{ overflow-x: auto; }}
-  .scroll > svg {{ display: block; margin: 0 auto; border-radius: 10px; box-shadow: 0 1px 4px rgba(15, 23, 42, .12); }}
-  .chart {{ width: 100%; height: auto; background: #fff; border-radius: 10px; box-shadow: 0 1px 4px rgba(15, 23, 42, .08); }}
-  .chart .label {{ font-size: 14px; fill: #1f2933; }}
-  .chart .value {{ font-size: 13px; fill: #495057; }}
-  .chart .axis {{ font-size: 11px; fill: #868e96; }}
-  .chart .node {{ font-size: 12px; fill: #1f2933; }}
-  .legend {{ font-size: 13px; display: flex; flex-wrap: wrap; gap: 14px; }}
-  .legend i {{ display: inline-block; width: 12px; height: 12px; border-radius: 2px; margin-right: 5px; vertical-align: -1px; }}
-  ol.opportunities {{ list-style: none; padding: 0; margin: 0; display: grid; gap: 10px; }}
-  ol.opportunities li {{ background: #fff; border-left: 5px solid #e03131; border-radius: 8px; padding: 10px 14px; box-shadow: 0 1px 3px rgba(15, 23, 42, .08); display: grid; grid-template-columns: 1fr auto; gap: 2px 12px; }}
-  ol.opportunities li.KpiDrop, ol.opportunities li.DropOff {{ border-left-color: #f08c00; }}
-  ol.opportunities .kind {{ font-weight: bold; font-size: 13px; text-transform: uppercase; letter-spacing: .03em; color: #c92a2a; }}
-  ol.opportunities .lost {{ font-size: 13px; color: #495057; text-align: right; }}
-  ol.opportunities p {{ grid-column: 1 / -1; margin: 2px 0; font-size: 15px; }}
-  ol.opportunities p.tags {{ font-size: 12px; color: #5c6670; }}
-  table {{ border-collapse: collapse; width: 100%; background: #fff; border-radius: 8px; overflow: hidden; font-size: 14px; }}
-  th, td {{ padding: 6px 10px; border-bottom: 1px solid #e9ecef; text-align: left; }}
-  th {{ background: #f8f9fa; font-weight: 600; }}
-  td.n, th.n {{ text-align: right; white-space: nowrap; }}
-  td.good {{ color: #2b8a3e; }}
-  td.bad {{ color: #c92a2a; }}
-  @media (max-width: 640px) {{ header, section {{ padding: 6px 10px; }} table {{ font-size: 12px; }} }}
-</style>
-</head>
-<body>
-{body}
-</body>
-</html>
-"#,
-        lang = journey.lang.as_str(),
-        title = escape(&journey.name),
-        font = FONT_FAMILY,
-    )
+    body
 }

@@ -97,6 +97,19 @@ CREATE TABLE IF NOT EXISTS write_keys (
     revoked_at INTEGER,
     kind TEXT NOT NULL DEFAULT 'write'
 );
+CREATE TABLE IF NOT EXISTS web_admin (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    hash TEXT NOT NULL,
+    set_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS web_sessions (
+    token_hash TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    csrf TEXT NOT NULL,
+    key_id INTEGER,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
 "#;
 
 pub(crate) struct Db {

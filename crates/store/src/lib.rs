@@ -40,6 +40,7 @@ pub mod scan;
 mod segment;
 mod text_pages;
 mod trait_files;
+pub mod web_access;
 pub mod write_keys;
 
 use std::collections::HashMap;
@@ -920,14 +921,76 @@ pub fn customer_by_identifier(
         .optional()
         .map_err(db.error())?;
     let Some(id) = id else { return Ok(None) };
-    let (first_seen, last_seen): (i64, i64) = db
+    customer_record(&db, id)
+}
+
+/// Customer `id` as it is now (a merged id gives the customer it was merged into).
+pub fn customer(root: &Path, id: u64) -> Result<Option<Customer>, StoreError> {
+    let db = read_db(root)?;
+    let merges: HashMap<u64, u64> = db.merged_customers()?.into_iter().collect();
+    let id = merges.get(&id).copied().unwrap_or(id);
+    customer_record(&db, id as i64)
+}
+
+/// Customers with an identifier (user id, email, anonymous id) containing `text`, ignoring
+/// case: at most `limit`, customers as they are now, exact matches first.
+pub fn search_customers(root: &Path, text: &str, limit: usize) -> Result<Vec<u64>, StoreError> {
+    let db = read_db(root)?;
+    let merges: HashMap<u64, u64> = db.merged_customers()?.into_iter().collect();
+    let pattern = format!(
+        "%{}%",
+        text.replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    let mut statement = db
+        .conn
+        .prepare(
+            "SELECT customer_id FROM identifiers WHERE value LIKE ?1 ESCAPE '\\' \
+             ORDER BY lower(value) <> lower(?2), customer_id LIMIT ?3",
+        )
+        .map_err(db.error())?;
+    // Merged ids may repeat their customer: read more rows than `limit`.
+    let rows = statement
+        .query_map(params![pattern, text, (limit * 4) as i64], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map_err(db.error())?;
+    let mut found = Vec::new();
+    for row in rows {
+        let id = row.map_err(db.error())? as u64;
+        let id = merges.get(&id).copied().unwrap_or(id);
+        if !found.contains(&id) && found.len() < limit {
+            found.push(id);
+        }
+    }
+    Ok(found)
+}
+
+/// Random bytes from the system, as lowercase hex: `bytes` of them.
+pub fn random_hex(bytes: usize) -> Result<String, StoreError> {
+    use std::io::Read;
+    let mut random = vec![0u8; bytes];
+    let urandom = Path::new("/dev/urandom");
+    File::open(urandom)
+        .and_then(|mut f| f.read_exact(&mut random))
+        .map_err(io(urandom))?;
+    Ok(random.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn customer_record(db: &Db, id: i64) -> Result<Option<Customer>, StoreError> {
+    let seen: Option<(i64, i64)> = db
         .conn
         .query_row(
             "SELECT first_seen, last_seen FROM customers WHERE id = ?1",
             params![id],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
+        .optional()
         .map_err(db.error())?;
+    let Some((first_seen, last_seen)) = seen else {
+        return Ok(None);
+    };
     let mut statement = db
         .conn
         .prepare("SELECT kind, value FROM identifiers WHERE customer_id = ?1 ORDER BY kind, value")

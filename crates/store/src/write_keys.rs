@@ -8,7 +8,6 @@
 //! pages); a view key reads the store's results and is given to teammates. Both are kept as
 //! they are and listed with only their first characters.
 
-use std::io::Read;
 use std::path::Path;
 
 use rusqlite::{OptionalExtension, params};
@@ -91,14 +90,7 @@ fn open(root: &Path) -> Result<Db, StoreError> {
 /// Creates a key of `kind` named `name`: `wk_` (write) or `vk_` (view) and 32 random hex
 /// digits.
 pub fn create(root: &Path, name: &str, kind: KeyKind) -> Result<WriteKey, StoreError> {
-    let mut random = [0u8; 16];
-    let urandom = Path::new("/dev/urandom");
-    std::fs::File::open(urandom)
-        .and_then(|mut f| f.read_exact(&mut random))
-        .map_err(io(urandom))?;
-    let key: String = std::iter::once(kind.prefix().to_string())
-        .chain(random.iter().map(|b| format!("{b:02x}")))
-        .collect();
+    let key = format!("{}{}", kind.prefix(), crate::random_hex(16)?);
     let db = open(root)?;
     let created_at = now_ms();
     db.conn
