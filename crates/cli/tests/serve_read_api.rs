@@ -89,6 +89,42 @@ fn the_read_api_serves_the_analysis_of_the_store_to_view_keys() {
     assert_eq!(report["events"], expected["events"]);
     assert_eq!(report["stages"], expected["stages"]);
     assert_eq!(report["opportunities"], expected["opportunities"]);
+    // Another period and a breakdown, as `parcours analyze --from --to --by` gives them.
+    let from = expected["period"]["from"].as_str().unwrap()[..10].to_string();
+    let scoped: Value = serde_json::from_slice(&parcours(
+        &dir,
+        &[
+            "analyze",
+            "-j",
+            "journey.toml",
+            "--data",
+            "data",
+            "--format",
+            "json",
+            "--from",
+            &from,
+            "--to",
+            "2100-01-01",
+            "--by",
+            "channel",
+        ],
+    ))
+    .unwrap();
+    let (status, body) = get(
+        &format!("/api/report?from={from}&to=2100-01-01&by=channel"),
+        &bearer,
+    );
+    assert_eq!(status, 200, "{body}");
+    let served = &serde_json::from_str::<Value>(&body).unwrap()["report"];
+    assert_eq!(served["stages"], scoped["stages"]);
+    assert_eq!(served["breakdown"], scoped["breakdown"]);
+    assert!(scoped["breakdown"]["groups"].as_array().unwrap().len() > 1);
+    let (status, body) = get("/api/report?by=shoe_size", &bearer);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("unknown breakdown `shoe_size`"), "{body}");
+    let (status, body) = get("/api/opportunities?from=yesterday", &bearer);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("from \\\"yesterday\\\""), "{body}");
     // Segment members, as `parcours customers --segment` lists them.
     let journey_segments: Vec<String> = expected["segments"]
         .as_array()

@@ -5,6 +5,7 @@
 //! health and metrics ([`ops`]) and the running server ([`serve`]). Next: the web UI.
 
 pub mod compact;
+pub mod customers;
 mod http;
 pub mod log;
 pub mod ops;

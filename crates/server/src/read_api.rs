@@ -9,24 +9,28 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use parcours_engine::analyze::{Model, Options, analyze_each, place_customer};
+use parcours_engine::analyze::{Model, Options, analyze_each};
+use parcours_engine::breakdown::Breakdown;
+use parcours_engine::report::Report;
 use parcours_events::IdKind;
 use parcours_journey::Journey;
-use serde_json::{Value, json};
+use serde_json::json;
 
+use crate::customers;
 use crate::http::{KeySet, answer, basic_credentials, refusal};
+use crate::ops::Metrics;
 
 /// The last analysis.
 pub struct Latest {
-    /// The report, as `parcours analyze --format json` writes it.
-    pub report: Value,
+    /// The report, as `parcours analyze` computes it.
+    pub report: Arc<Report>,
     /// Per segment id, its members (customer ids, in the order the analysis met them).
     pub members: std::collections::HashMap<String, Vec<u64>>,
     /// When it was computed (RFC 3339).
@@ -35,39 +39,147 @@ pub struct Latest {
     pub took_ms: u64,
 }
 
-/// The journey analysed in the background, and its last result.
+/// What a report covers: a period and a breakdown, as `parcours analyze --from --to --by`
+/// take them. The default (everything, no breakdown) is the one analysed in the background.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// Only events at or after this time (ms since 1970 UTC).
+    pub from: Option<i64>,
+    /// Only events before this time.
+    pub to: Option<i64>,
+    /// Results split by this attribute.
+    pub by: Option<Breakdown>,
+}
+
+impl Scope {
+    /// The scope a query asks for with `from`, `to` (dates or RFC 3339 times; empty is
+    /// none) and `by`; an error names the parameter that is wrong.
+    pub fn from_query(pairs: &[(String, String)]) -> Result<Scope, String> {
+        let mut scope = Scope::default();
+        for (name, value) in pairs {
+            let value = value.trim();
+            if value.is_empty() {
+                continue;
+            }
+            let time = || {
+                parcours_events::parse_timestamp(value, None)
+                    .map_err(|e| format!("{name} {value:?}: {e}; write a date such as 2026-03-01"))
+            };
+            match name.as_str() {
+                "from" => scope.from = Some(time()?),
+                "to" => scope.to = Some(time()?),
+                "by" => scope.by = Some(value.parse().map_err(|e| format!("by: {e}"))?),
+                _ => {}
+            }
+        }
+        if let (Some(from), Some(to)) = (scope.from, scope.to)
+            && from >= to
+        {
+            return Err("from must come before to".to_string());
+        }
+        Ok(scope)
+    }
+
+    fn options(&self) -> Options {
+        Options {
+            from: self.from,
+            to: self.to,
+            by: self.by.clone(),
+            threads: Some(1),
+        }
+    }
+}
+
+/// Reports of other scopes kept, most recently used last.
+const KEPT_SCOPES: usize = 8;
+
+/// The journey analysed in the background, its last result, and the reports of other
+/// scopes asked for since.
 pub struct Analyses {
     journey: Option<Arc<Journey>>,
     data: PathBuf,
+    metrics: Arc<Metrics>,
     latest: RwLock<Option<Arc<Latest>>>,
     /// The store's event count the last analysis saw, as the server counts what it stored.
     seen: AtomicU64,
+    /// (scope, events stored when computed, report).
+    scoped: Mutex<Vec<(Scope, u64, Arc<Latest>)>>,
 }
 
 impl Analyses {
-    /// Analyses of `journey` (none without one) on the store in `data`.
-    pub fn new(journey: Option<Arc<Journey>>, data: PathBuf) -> Analyses {
+    /// Analyses of `journey` (none without one) on the store in `data`; `metrics` counts
+    /// the events stored, which tells when results are out of date.
+    pub fn new(journey: Option<Arc<Journey>>, data: PathBuf, metrics: Arc<Metrics>) -> Analyses {
         Analyses {
             journey,
             data,
+            metrics,
             latest: RwLock::new(None),
             seen: AtomicU64::new(u64::MAX),
+            scoped: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The journey analysed, if any.
+    pub fn journey(&self) -> Option<&Arc<Journey>> {
+        self.journey.as_ref()
+    }
+
+    fn stored(&self) -> u64 {
+        self.metrics.events_stored.load(Ordering::Relaxed)
+    }
+
+    /// The report of `scope`: the background one for the default scope; for another, the
+    /// one kept if no event was stored since, else one computed now (blocking, one thread).
+    /// `None` while the first background analysis runs.
+    pub fn report_for(&self, scope: &Scope) -> Result<Option<Arc<Latest>>, String> {
+        if *scope == Scope::default() {
+            return Ok(self.latest());
+        }
+        let Some(journey) = &self.journey else {
+            return Ok(None);
+        };
+        let stored = self.stored();
+        if let Ok(mut kept) = self.scoped.lock()
+            && let Some(at) = kept.iter().position(|(s, n, _)| s == scope && *n == stored)
+        {
+            let entry = kept.remove(at);
+            let latest = entry.2.clone();
+            kept.push(entry);
+            return Ok(Some(latest));
+        }
+        let started = std::time::Instant::now();
+        let model = Model::new(journey, &self.data).map_err(|e| e.to_string())?;
+        let report = analyze_each(&model, &self.data, &scope.options(), |_| {})
+            .map_err(|e| e.to_string())?;
+        let latest = Arc::new(Latest {
+            report: Arc::new(report),
+            members: Default::default(),
+            computed_at: jiff::Timestamp::now().to_string(),
+            took_ms: started.elapsed().as_millis() as u64,
+        });
+        if let Ok(mut kept) = self.scoped.lock() {
+            kept.retain(|(s, _, _)| s != scope);
+            if kept.len() == KEPT_SCOPES {
+                kept.remove(0);
+            }
+            kept.push((scope.clone(), stored, latest.clone()));
+        }
+        Ok(Some(latest))
     }
 
     /// Whether the store has changed since the last analysis, `stored` being the events the
     /// server has stored so far.
-    pub fn stale(&self, stored: u64) -> bool {
-        self.journey.is_some() && self.seen.load(Ordering::Relaxed) != stored
+    pub fn stale(&self) -> bool {
+        self.journey.is_some() && self.seen.load(Ordering::Relaxed) != self.stored()
     }
 
-    /// Analyses the store now (blocking, one thread) and keeps the result; `stored` is
-    /// recorded as what it saw.
-    pub fn refresh(&self, stored: u64) -> Result<(), String> {
+    /// Analyses the store now (blocking, one thread) and keeps the result.
+    pub fn refresh(&self) -> Result<(), String> {
         let Some(journey) = &self.journey else {
             return Ok(());
         };
-        self.seen.store(stored, Ordering::Relaxed);
+        self.seen.store(self.stored(), Ordering::Relaxed);
         let started = std::time::Instant::now();
         let model = Model::new(journey, &self.data).map_err(|e| e.to_string())?;
         let options = Options {
@@ -87,9 +199,8 @@ impl Analyses {
             }
         })
         .map_err(|e| e.to_string())?;
-        let report = serde_json::to_value(&report).map_err(|e| e.to_string())?;
         let latest = Latest {
-            report,
+            report: Arc::new(report),
             members,
             computed_at: jiff::Timestamp::now().to_string(),
             took_ms: started.elapsed().as_millis() as u64,
@@ -101,7 +212,8 @@ impl Analyses {
         Ok(())
     }
 
-    fn latest(&self) -> Option<Arc<Latest>> {
+    /// The last background analysis, if one has finished.
+    pub fn latest(&self) -> Option<Arc<Latest>> {
         self.latest.read().ok().and_then(|l| l.clone())
     }
 }
@@ -141,7 +253,7 @@ pub fn routes(api: Arc<ReadApi>) -> Router {
 }
 
 /// The query's `name=value` pairs, percent-decoded (`+` is a space).
-fn query_pairs(query: &str) -> Vec<(String, String)> {
+pub(crate) fn query_pairs(query: &str) -> Vec<(String, String)> {
     fn hex(byte: u8) -> Option<u8> {
         (byte as char).to_digit(16).map(|d| d as u8)
     }
@@ -209,11 +321,14 @@ async fn customer(
         );
     };
     let (data, journey) = (api.data.clone(), api.analyses.journey.clone());
-    let found =
-        tokio::task::spawn_blocking(move || timeline(&data, journey.as_deref(), kind, &value))
-            .await;
+    let found = tokio::task::spawn_blocking(move || {
+        customers::find(&data, kind, &value)?
+            .map(|customer| customers::timeline(&data, journey.as_deref(), customer))
+            .transpose()
+    })
+    .await;
     match found {
-        Ok(Ok(Some(body))) => answer(StatusCode::OK, body),
+        Ok(Ok(Some(timeline))) => answer(StatusCode::OK, json!(timeline)),
         Ok(Ok(None)) => refusal(
             StatusCode::NOT_FOUND,
             "no customer with that identifier",
@@ -224,70 +339,6 @@ async fn customer(
     }
 }
 
-/// One customer's record, place and events, as the read API answers it.
-fn timeline(
-    data: &std::path::Path,
-    journey: Option<&Journey>,
-    kind: IdKind,
-    value: &str,
-) -> Result<Option<Value>, String> {
-    let value = match kind {
-        IdKind::Email => {
-            parcours_events::normalize_email(value).unwrap_or_else(|| value.to_string())
-        }
-        _ => value.to_string(),
-    };
-    let Some(customer) =
-        parcours_store::customer_by_identifier(data, kind, &value).map_err(|e| e.to_string())?
-    else {
-        return Ok(None);
-    };
-    let place = match journey {
-        Some(journey) => {
-            let model = Model::new(journey, data).map_err(|e| e.to_string())?;
-            place_customer(&model, data, &Options::default(), customer.id)
-                .map_err(|e| e.to_string())?
-        }
-        None => None,
-    };
-    let names: std::collections::HashMap<i32, (String, String)> =
-        parcours_store::scan::event_codes(data)
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .map(|(code, kind, name)| (code, (kind.as_str().to_string(), name)))
-            .collect();
-    let parts =
-        parcours_store::scan::customer_parts(data, customer.id).map_err(|e| e.to_string())?;
-    let columns = parcours_store::scan::ScanColumns {
-        properties: true,
-        ..Default::default()
-    };
-    let mut events = Vec::new();
-    parcours_store::scan::scan_parts(data, columns, &parts, |view| {
-        if view.customer != customer.id {
-            return Ok(());
-        }
-        for (i, (&at, code)) in view.at.iter().zip(view.code).enumerate() {
-            let (kind, name) = names.get(code).cloned().unwrap_or_default();
-            let properties = view
-                .properties
-                .get(i)
-                .and_then(|text| serde_json::from_str::<Value>(text).ok());
-            events.push(json!({
-                "at": parcours_events::format_timestamp(at),
-                "type": kind,
-                "name": name,
-                "properties": properties,
-            }));
-        }
-        Ok(())
-    })
-    .map_err(|e| e.to_string())?;
-    Ok(Some(
-        json!({ "customer": customer, "place": place, "events": events }),
-    ))
-}
-
 fn unauthorized() -> Response {
     refusal(
         StatusCode::UNAUTHORIZED,
@@ -296,48 +347,104 @@ fn unauthorized() -> Response {
     )
 }
 
-/// The last analysis, or the reason there is none yet.
-#[allow(clippy::result_large_err)]
-fn latest(api: &ReadApi) -> Result<Arc<Latest>, Response> {
-    if api.analyses.journey.is_none() {
-        return Err(refusal(
-            StatusCode::NOT_FOUND,
-            "the server was started without a journey: give it one with --journey",
-            None,
-        ));
-    }
-    api.analyses.latest().ok_or_else(|| {
-        refusal(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the first analysis is still running; try again in a few seconds",
-            None,
-        )
-    })
+/// Why there is no report to give.
+#[derive(Debug)]
+pub enum Unavailable {
+    /// The server was started without a journey.
+    NoJourney,
+    /// The first analysis has not finished.
+    FirstRunning,
+    /// The scope asked for is wrong (a 400).
+    BadScope(String),
+    /// The analysis failed.
+    Failed(String),
 }
 
-async fn report(State(api): State<Arc<ReadApi>>, headers: HeaderMap) -> Response {
+impl Unavailable {
+    /// The HTTP status and the sentence saying why.
+    pub fn explain(&self) -> (StatusCode, String) {
+        match self {
+            Unavailable::NoJourney => (
+                StatusCode::NOT_FOUND,
+                "the server was started without a journey: give it one with --journey".into(),
+            ),
+            Unavailable::FirstRunning => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the first analysis is still running; try again in a few seconds".into(),
+            ),
+            Unavailable::BadScope(why) => (StatusCode::BAD_REQUEST, why.clone()),
+            Unavailable::Failed(why) => (StatusCode::INTERNAL_SERVER_ERROR, why.clone()),
+        }
+    }
+}
+
+impl Analyses {
+    /// The report a query's `from`, `to` and `by` ask for (see [`Analyses::report_for`]),
+    /// computed off the async threads.
+    pub async fn report_for_query(
+        self: &Arc<Self>,
+        pairs: &[(String, String)],
+    ) -> Result<Arc<Latest>, Unavailable> {
+        if self.journey.is_none() {
+            return Err(Unavailable::NoJourney);
+        }
+        let scope = Scope::from_query(pairs).map_err(Unavailable::BadScope)?;
+        let analyses = self.clone();
+        match tokio::task::spawn_blocking(move || analyses.report_for(&scope)).await {
+            Ok(Ok(Some(latest))) => Ok(latest),
+            Ok(Ok(None)) => Err(Unavailable::FirstRunning),
+            Ok(Err(why)) => Err(Unavailable::Failed(why)),
+            Err(error) => Err(Unavailable::Failed(error.to_string())),
+        }
+    }
+}
+
+/// The report a request asks for, or the refusal saying why there is none.
+async fn scoped_report(api: &ReadApi, uri: &axum::http::Uri) -> Result<Arc<Latest>, Response> {
+    api.analyses
+        .report_for_query(&query_pairs(uri.query().unwrap_or("")))
+        .await
+        .map_err(refuse)
+}
+
+fn refuse(why: Unavailable) -> Response {
+    let (status, text) = why.explain();
+    refusal(status, &text, None)
+}
+
+/// `GET /api/report[?from=…&to=…&by=…]`.
+async fn report(
+    State(api): State<Arc<ReadApi>>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
     if !api.authorized(&headers) {
         return unauthorized();
     }
-    match latest(&api) {
+    match scoped_report(&api, &uri).await {
         Ok(latest) => answer(
             StatusCode::OK,
-            json!({ "computed_at": latest.computed_at, "took_ms": latest.took_ms, "report": latest.report }),
+            json!({ "computed_at": latest.computed_at, "took_ms": latest.took_ms, "report": &*latest.report }),
         ),
         Err(response) => response,
     }
 }
 
-async fn opportunities(State(api): State<Arc<ReadApi>>, headers: HeaderMap) -> Response {
+/// `GET /api/opportunities[?from=…&to=…&by=…]`.
+async fn opportunities(
+    State(api): State<Arc<ReadApi>>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
     if !api.authorized(&headers) {
         return unauthorized();
     }
-    match latest(&api) {
+    match scoped_report(&api, &uri).await {
         Ok(latest) => answer(
             StatusCode::OK,
             json!({
                 "computed_at": latest.computed_at,
-                "opportunities": latest.report.get("opportunities").cloned().unwrap_or(Value::Null),
+                "opportunities": latest.report.opportunities,
             }),
         ),
         Err(response) => response,
@@ -367,9 +474,9 @@ async fn members(
     if !api.authorized(&headers) {
         return unauthorized();
     }
-    let latest = match latest(&api) {
+    let latest = match api.analyses.report_for_query(&[]).await {
         Ok(latest) => latest,
-        Err(response) => return response,
+        Err(why) => return refuse(why),
     };
     let Some(ids) = latest.members.get(&segment).cloned() else {
         let mut known: Vec<&str> = latest.members.keys().map(String::as_str).collect();
@@ -387,60 +494,35 @@ async fn members(
         .iter()
         .any(|(name, value)| name == "format" && value == "csv");
     let data = api.data.clone();
-    let contacts =
-        tokio::task::spawn_blocking(move || parcours_store::scan::contact_ids(&data)).await;
-    let contacts = match contacts {
-        Ok(Ok(contacts)) => contacts,
-        Ok(Err(error)) => {
-            return refusal(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string(), None);
-        }
+    let members = match tokio::task::spawn_blocking(move || customers::members(&data, &ids)).await {
+        Ok(Ok(members)) => members,
+        Ok(Err(error)) => return refusal(StatusCode::INTERNAL_SERVER_ERROR, &error, None),
         Err(error) => return refusal(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string(), None),
     };
-    let contact = |id: &u64| contacts.get(id).cloned().unwrap_or_default();
     if csv {
-        let mut out = String::from("customer,user_id,email\n");
-        for id in &ids {
-            let c = contact(id);
-            out.push_str(&format!(
-                "{id},{},{}\n",
-                csv_cell(c.user_id.as_deref().unwrap_or("")),
-                csv_cell(c.email.as_deref().unwrap_or(""))
-            ));
-        }
-        return (
-            StatusCode::OK,
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-                (
-                    header::CONTENT_DISPOSITION,
-                    format!(
-                        "attachment; filename=\"{}.csv\"",
-                        segment.replace(['"', '\\', '/'], "_")
-                    ),
-                ),
-            ],
-            out,
-        )
-            .into_response();
+        return csv_download(&segment, customers::members_csv(&members));
     }
-    let listed: Vec<Value> = ids
-        .iter()
-        .map(|id| {
-            let c = contact(id);
-            json!({ "customer": id, "user_id": c.user_id, "email": c.email })
-        })
-        .collect();
     answer(
         StatusCode::OK,
-        json!({ "segment": segment, "computed_at": latest.computed_at, "customers": listed }),
+        json!({ "segment": segment, "computed_at": latest.computed_at, "customers": members }),
     )
 }
 
-/// A CSV cell, quoted when it must be.
-fn csv_cell(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
-    }
+/// A CSV file to download, named after the segment.
+pub(crate) fn csv_download(segment: &str, csv: String) -> Response {
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!(
+                    "attachment; filename=\"{}.csv\"",
+                    segment.replace(['"', '\\', '/'], "_")
+                ),
+            ),
+        ],
+        csv,
+    )
+        .into_response()
 }

@@ -123,7 +123,11 @@ pub async fn serve(
         write_keys: KeySet::new(write_keys),
         metrics: metrics.clone(),
     });
-    let analyses = Arc::new(Analyses::new(options.journey.clone(), options.data.clone()));
+    let analyses = Arc::new(Analyses::new(
+        options.journey.clone(),
+        options.data.clone(),
+        metrics.clone(),
+    ));
     let read_api = Arc::new(ReadApi {
         analyses: analyses.clone(),
         view_keys: KeySet::new(view_keys),
@@ -144,16 +148,13 @@ pub async fn serve(
         .merge(ops::routes(ops));
     let (stop_compacting, mut stopped) = tokio::sync::watch::channel(false);
     let analyst = {
-        let (analyses, metrics, mut stopped) = (analyses.clone(), metrics.clone(), stopped.clone());
+        let (analyses, mut stopped) = (analyses.clone(), stopped.clone());
         let every = options.analyze_every;
         tokio::spawn(async move {
             loop {
-                let stored = metrics
-                    .events_stored
-                    .load(std::sync::atomic::Ordering::Relaxed);
-                if analyses.stale(stored) {
+                if analyses.stale() {
                     let analyses = analyses.clone();
-                    match tokio::task::spawn_blocking(move || analyses.refresh(stored)).await {
+                    match tokio::task::spawn_blocking(move || analyses.refresh()).await {
                         Ok(Err(error)) => {
                             tracing::error!(%error, "analysing the journey failed; retrying after new events")
                         }

@@ -135,10 +135,17 @@ fn anonymous_history_follows_the_customer_across_imports() {
     use parcours_store::{customer, search_customers};
     assert_eq!(search_customers(&dir, "HON", 10).unwrap(), [ana.id]);
     assert_eq!(search_customers(&dir, "a", 10).unwrap(), [ana.id]);
-    assert!(search_customers(&dir, "%", 10).unwrap().is_empty(), "% is a character");
+    assert!(
+        search_customers(&dir, "%", 10).unwrap().is_empty(),
+        "% is a character"
+    );
     assert!(search_customers(&dir, "tablet", 10).unwrap().is_empty());
     assert_eq!(customer(&dir, ana.id).unwrap(), Some(ana.clone()));
-    let merged = *parcours_store::merged_customers(&dir).unwrap().keys().next().unwrap();
+    let merged = *parcours_store::merged_customers(&dir)
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap();
     assert_eq!(customer(&dir, merged).unwrap().map(|c| c.id), Some(ana.id));
     assert_eq!(customer(&dir, 9_999).unwrap(), None);
 }
