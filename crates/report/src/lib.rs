@@ -182,7 +182,7 @@ const STYLE: &str = r#"  html, body { margin: 0; background: #f1f3f5; font-famil
   td.n, th.n { text-align: right; white-space: nowrap; }
   td.good { color: #2b8a3e; }
   td.bad { color: #c92a2a; }
-  @media (max-width: 640px) { header, section { padding: 6px 10px; } table { font-size: 12px; } }
+  @media (max-width: 640px) { header, section { padding: 6px 10px; } table { font-size: 12px; } section > table { display: block; overflow-x: auto; } }
 "#;
 
 /// The report's sections (header, opportunities, map, charts, tables), to go in a page

@@ -2,7 +2,7 @@
 //! acknowledged from ([`log`]), the records it holds ([`record`]), the Segment-compatible
 //! tracking API ([`tracking`]), the Mailjet webhook ([`webhooks`]), the log's compaction into
 //! the store ([`compact`]), the read API over analyses run in the background ([`read_api`]),
-//! health and metrics ([`ops`]) and the running server ([`serve`]). Next: the web UI.
+//! health and metrics ([`ops`]), the web UI ([`web`]) and the running server ([`serve`]).
 
 pub mod compact;
 pub mod customers;
@@ -13,6 +13,7 @@ pub mod read_api;
 pub mod record;
 pub mod serve;
 pub mod tracking;
+pub mod web;
 pub mod webhooks;
 
 pub use http::KeySet;

@@ -19,6 +19,7 @@ use crate::log::{EventLog, LogError};
 use crate::ops::{self, Metrics, Ops};
 use crate::read_api::{self, Analyses, ReadApi};
 use crate::tracking::{self, Tracking};
+use crate::web::{self, Web};
 use crate::webhooks::{self, Webhooks};
 
 /// How the server runs.
@@ -56,6 +57,9 @@ pub enum ServeError {
     /// A background task died.
     #[error("a background task stopped: {0}")]
     Task(String),
+    /// The web UI could not start.
+    #[error("starting the web UI: {0}")]
+    Web(String),
     /// Nothing could send events.
     #[error(
         "no write key: create one with `parcours keys create --name NAME`, or give one with --write-key"
@@ -138,6 +142,19 @@ pub async fn serve(
         mailjet_auth: options.mailjet_auth.clone(),
         metrics: metrics.clone(),
     });
+    let (web, setup_token) = {
+        let (analyses, data, metrics) = (analyses.clone(), options.data.clone(), metrics.clone());
+        tokio::task::spawn_blocking(move || Web::new(analyses, data, metrics))
+            .await
+            .map_err(|e| ServeError::Task(e.to_string()))?
+            .map_err(ServeError::Web)?
+    };
+    if let Some(token) = setup_token {
+        let address = listener.local_addr().map_err(ServeError::Http)?;
+        tracing::warn!(
+            "no admin password yet: open http://{address}/setup?token={token} in a browser to choose it (the link works until one is set)"
+        );
+    }
     let ops = Arc::new(Ops {
         metrics: metrics.clone(),
         log: log.clone(),
@@ -145,7 +162,8 @@ pub async fn serve(
     let app = tracking::routes(tracking.clone())
         .merge(webhooks::routes(webhooks))
         .merge(read_api::routes(read_api.clone()))
-        .merge(ops::routes(ops));
+        .merge(ops::routes(ops))
+        .merge(web::routes(Arc::new(web)));
     let (stop_compacting, mut stopped) = tokio::sync::watch::channel(false);
     let analyst = {
         let (analyses, mut stopped) = (analyses.clone(), stopped.clone());
@@ -207,10 +225,13 @@ pub async fn serve(
             }
         })
     };
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(ServeError::Http);
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(ServeError::Http);
     let _ = stop_compacting.send(true);
     compactor
         .await
