@@ -2,8 +2,9 @@
 // setup link the server prints, a wrong password refused, logging in, the map with the
 // numbers of `parcours analyze --format json` on the same store, a customer found and
 // their timeline opened, a segment exported as CSV equal to `parcours customers
-// --segment`, a form post without its CSRF token refused, and every page laid out for a
-// laptop and a phone without asking anything of another site.
+// --segment`, a form post without its CSRF token refused, a viewer's read-only session,
+// the password replaced by `parcours admin password`, and every page laid out for a laptop
+// and a phone without asking anything of another site.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -227,6 +228,18 @@ test('the web UI: setup, login, live map, timeline, segment export, CSRF', async
     assert.ok(width <= 390, `${path} is ${width}px wide on a 390px phone`);
   }
   await teammate.ctx.close();
+
+  // `parcours admin password` replaces the password: the admin's session ends, the old
+  // password no longer opens one, the new one does.
+  const replaced = 'un autre mot de passe';
+  execFileSync(BIN, ['admin', 'password', '--data', 'data'], { cwd: WORK, input: `${replaced}\n` });
+  await page.goto(`${base}/keys`);
+  assert.equal(new URL(page.url()).pathname, '/login');
+  await page.fill('input[name=secret]', PASSWORD);
+  const old = await Promise.all([page.waitForNavigation(), page.click('form.stack button')]);
+  assert.equal(old[0].status(), 401);
+  await page.fill('input[name=secret]', replaced);
+  await Promise.all([page.waitForURL(`${base}/keys`), page.click('form.stack button')]);
   await ctx.close();
   assert.deepEqual([...problems, ...teammate.problems], []);
 });

@@ -231,6 +231,12 @@ pub enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// The web UI's admin: `parcours admin password` replaces the admin password.
+    Admin {
+        /// What to do.
+        #[command(subcommand)]
+        action: AdminAction,
+    },
     /// Inspect or maintain the store.
     Store {
         /// What to do.
@@ -304,6 +310,18 @@ pub enum KeysAction {
         /// The key's number (see `parcours keys list`).
         id: i64,
         /// The store.
+        #[command(flatten)]
+        data: DataDir,
+    },
+}
+
+/// `parcours admin` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AdminAction {
+    /// Replace the web UI's admin password (asked on the terminal, or read as one line from
+    /// standard input) and end the admin sessions.
+    Password {
+        /// The store `parcours serve` uses.
         #[command(flatten)]
         data: DataDir,
     },

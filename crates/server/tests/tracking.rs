@@ -1,111 +1,49 @@
 //! The tracking API over real HTTP: a server on a loopback port, requests written on a TCP
 //! socket as any client would, and the store read afterwards.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::io::Write;
+use std::path::Path;
 
 use base64::Engine;
-use parcours_server::{ServeOptions, serve};
 use serde_json::{Value, json};
 
 const KEY: &str = "wk_test";
 
-struct Server {
-    addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<Result<(), String>>>,
+mod common;
+use common::{Server, temp_dir};
+
+trait Requests {
+    fn post(&self, path: &str, headers: &[(&str, String)], body: &[u8]) -> (u16, Value);
+    fn get(&self, path: &str) -> (u16, String);
+    fn post_json(&self, path: &str, key: &str, body: &Value) -> (u16, Value);
 }
 
-impl Server {
-    fn start(data: &Path) -> Server {
-        let options = ServeOptions {
-            data: data.to_path_buf(),
-            write_keys: vec![KEY.to_string(), "second".to_string()],
-            mailjet_auth: Some(("mj".to_string(), "s3cret".to_string())),
-            compact_every: Duration::from_millis(200),
-            journey: None,
-            analyze_every: Duration::from_millis(200),
-        };
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                addr_tx.send(listener.local_addr().unwrap()).unwrap();
-                serve(options, listener, async {
-                    let _ = stopped.await;
-                })
-                .await
-                .map_err(|e| e.to_string())
-            })
-        });
-        let addr = addr_rx.recv_timeout(Duration::from_secs(20)).unwrap();
-        Server {
-            addr,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
+fn start(data: &Path) -> Server {
+    let mut options = common::options(data, &[KEY, "second"]);
+    options.mailjet_auth = Some(("mj".to_string(), "s3cret".to_string()));
+    Server::start(options)
+}
 
-    fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.thread.take().unwrap().join().unwrap().unwrap();
-    }
-
+impl Requests for Server {
     /// Sends one request; returns the status and the JSON body.
     fn post(&self, path: &str, headers: &[(&str, String)], body: &[u8]) -> (u16, Value) {
-        let mut stream = TcpStream::connect(self.addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        let mut request = format!(
-            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
-            self.addr,
-            body.len()
-        );
-        for (name, value) in headers {
-            request.push_str(&format!("{name}: {value}\r\n"));
+        let mut headers = headers.to_vec();
+        if !headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+        {
+            headers.push(("Content-Type", "application/json".to_string()));
         }
-        request.push_str("\r\n");
-        stream.write_all(request.as_bytes()).unwrap();
-        // A server may answer before reading a body it refuses; a failed write is fine then.
-        let _ = stream.write_all(body);
-        let mut response = Vec::new();
-        let _ = stream.read_to_end(&mut response);
-        let text = String::from_utf8_lossy(&response);
-        let status: u16 = text
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("no status in {text:?}"));
-        let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
-        let json = serde_json::from_str(body.trim()).unwrap_or(Value::Null);
-        (status, json)
+        let (status, _, body) = self.request("POST", path, &headers, body);
+        (
+            status,
+            serde_json::from_str(body.trim()).unwrap_or(Value::Null),
+        )
     }
 
     /// Sends a GET; returns the status and the body as text.
     fn get(&self, path: &str) -> (u16, String) {
-        let mut stream = TcpStream::connect(self.addr).unwrap();
-        let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            self.addr
-        );
-        stream.write_all(request.as_bytes()).unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let status = response
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap();
-        let body = response.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+        let (status, _, body) = self.request("GET", path, &[], b"");
         (status, body)
     }
 
@@ -150,12 +88,6 @@ fn events_by_customer(data: &Path) -> std::collections::HashMap<u64, Vec<String>
     out
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("parcours-serve-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
 fn track(user: &str, event: &str, message_id: &str) -> Value {
     json!({
         "userId": user,
@@ -169,7 +101,7 @@ fn track(user: &str, event: &str, message_id: &str) -> Value {
 #[test]
 fn the_tracking_api_acknowledges_what_it_keeps_and_says_what_it_refuses() {
     let data = temp_dir("api");
-    let server = Server::start(&data);
+    let server = start(&data);
 
     // One message, its type from the route.
     let (status, body) = server.post_json("/v1/track", KEY, &track("u1", "Signed Up", "m1"));
@@ -323,7 +255,7 @@ fn the_tracking_api_acknowledges_what_it_keeps_and_says_what_it_refuses() {
 #[test]
 fn mailjet_events_land_on_the_customers_of_their_addresses() {
     let data = temp_dir("mailjet");
-    let server = Server::start(&data);
+    let server = start(&data);
     // Ana is known to the tracking API by her user id and address.
     let (status, _) = server.post_json(
         "/v1/identify",

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod admin;
 mod analyze;
 mod demo;
 mod ingest;
@@ -16,7 +17,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use parcours_journey::{Journey, Loaded, load_file, load_str};
 
-use crate::cli::{Cli, Command, KeysAction, StoreAction};
+use crate::cli::{AdminAction, Cli, Command, KeysAction, StoreAction};
 
 /// Runs the command; `Err` is reserved for failures outside the user's journey file.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -120,6 +121,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } => keys::create(&data.path, &name, kind, format),
             KeysAction::List { data, format } => keys::list(&data.path, format),
             KeysAction::Revoke { id, data } => keys::revoke(&data.path, id),
+        },
+        Command::Admin { action } => match action {
+            AdminAction::Password { data } => admin::password(&data.path),
         },
         Command::Store { action } => match action {
             StoreAction::Stats { data, format } => store::stats(&data.path, format),

@@ -352,7 +352,7 @@ async fn login_page(State(web): State<Arc<Web>>, headers: HeaderMap, uri: Uri) -
         Ok(token) => token,
         Err(error) => return web.failure(&error),
     };
-    let no_admin = web.setup_token.lock().is_ok_and(|t| t.is_some());
+    let no_admin = web.live_setup_token().await.is_some();
     let journey = web.analyses.journey().map(|j| j.name.clone());
     let page = pages::login(web.lang(), journey.as_deref(), &csrf, &next, None, no_admin);
     with_cookie(
@@ -421,7 +421,7 @@ async fn login(
         Ok(None) => {
             web.throttle.failed(peer.ip());
             tracing::warn!(peer = %peer.ip(), "wrong password or view key at the web UI's login");
-            let no_admin = web.setup_token.lock().is_ok_and(|t| t.is_some());
+            let no_admin = web.live_setup_token().await.is_some();
             let journey = web.analyses.journey().map(|j| j.name.clone());
             let lang = web.lang();
             let text = match lang {
@@ -462,10 +462,25 @@ async fn logout(State(web): State<Arc<Web>>, headers: HeaderMap, body: Bytes) ->
 }
 
 impl Web {
+    /// The setup link's token while no admin password is set: dropped once one is, through
+    /// the link or by `parcours admin password` meanwhile.
+    async fn live_setup_token(&self) -> Option<String> {
+        let token = self.setup_token.lock().ok()?.clone()?;
+        let data = self.data.clone();
+        let set =
+            blocking(move || web_access::admin_password(&data).map_err(|e| e.to_string())).await;
+        if matches!(set, Ok(Some(_))) {
+            if let Ok(mut slot) = self.setup_token.lock() {
+                *slot = None;
+            }
+            return None;
+        }
+        Some(token)
+    }
+
     /// Whether `token` is the setup link's; a refusal page saying why not otherwise.
-    fn check_setup_token(&self, token: &str) -> Result<(), Response> {
-        let current = self.setup_token.lock().ok().and_then(|t| t.clone());
-        match current {
+    async fn check_setup_token(&self, token: &str) -> Result<(), Response> {
+        match self.live_setup_token().await {
             None => Err(self.refusal(
                 StatusCode::GONE,
                 "The admin password is set already: log in. To change it, run `parcours admin password`.",
@@ -482,7 +497,7 @@ impl Web {
 async fn setup_page(State(web): State<Arc<Web>>, uri: Uri) -> Response {
     let pairs = query_pairs(uri.query().unwrap_or(""));
     let token = field(&pairs, "token");
-    if let Err(response) = web.check_setup_token(token) {
+    if let Err(response) = web.check_setup_token(token).await {
         return response;
     }
     html(StatusCode::OK, pages::setup(web.lang(), token, None))
@@ -497,7 +512,7 @@ async fn setup(State(web): State<Arc<Web>>, headers: HeaderMap, body: Bytes) -> 
             "This form was sent from another site; it is refused.",
         );
     }
-    if let Err(response) = web.check_setup_token(token) {
+    if let Err(response) = web.check_setup_token(token).await {
         return response;
     }
     let (password, confirm) = (field(&fields, "password"), field(&fields, "confirm"));
