@@ -141,22 +141,29 @@ async fn blocking<T: Send + 'static>(
 }
 
 impl Web {
+    /// A page saying what failed on the server's side.
     fn failure(&self, error: &str) -> Response {
         let lang = self.lang();
+        let title = if lang == Lang::Fr { "Erreur" } else { "Error" };
+        tracing::error!(%error, "a web UI page failed");
         html(
             StatusCode::INTERNAL_SERVER_ERROR,
-            pages::message(lang, "Error", error),
+            pages::message(lang, title, error),
         )
     }
 
-    fn refusal(&self, status: StatusCode, text: &str) -> Response {
-        let title = match status {
-            StatusCode::FORBIDDEN => "Refused",
-            StatusCode::NOT_FOUND => "Not found",
-            StatusCode::TOO_MANY_REQUESTS => "Too many attempts",
-            _ => "Refused",
-        };
-        html(status, pages::message(self.lang(), title, text))
+    /// A page refusing the request, saying why: `text` in English and in French.
+    fn refusal(&self, status: StatusCode, text: [&str; 2]) -> Response {
+        let lang = self.lang();
+        let pick = |[en, fr]: [&'static str; 2]| if lang == Lang::Fr { fr } else { en };
+        let title = pick(match status {
+            StatusCode::NOT_FOUND => ["Not found", "Introuvable"],
+            StatusCode::TOO_MANY_REQUESTS => ["Too many attempts", "Trop de tentatives"],
+            StatusCode::SERVICE_UNAVAILABLE => ["Not ready yet", "Pas encore prêt"],
+            _ => ["Refused", "Refusé"],
+        });
+        let text = if lang == Lang::Fr { text[1] } else { text[0] };
+        html(status, pages::message(lang, title, text))
     }
 
     /// The session a request carries, if it is a live one.
@@ -202,7 +209,10 @@ impl Web {
         if !auth::same_origin(headers) {
             return Err(self.refusal(
                 StatusCode::FORBIDDEN,
-                "This form was sent from another site; it is refused.",
+                [
+                    "This form was sent from another site; it is refused.",
+                    "Ce formulaire a été envoyé depuis un autre site ; il est refusé.",
+                ],
             ));
         }
         let Some((hash, session)) = self.session(headers).await else {
@@ -213,7 +223,7 @@ impl Web {
         if !auth::same_secret(csrf, &session.csrf) {
             return Err(self.refusal(
                 StatusCode::FORBIDDEN,
-                "This form has expired or did not come from this server: reload the page and send it again.",
+                ["This form has expired or did not come from this server: reload the page and send it again.", "Ce formulaire a expiré ou ne vient pas de ce serveur : rechargez la page et envoyez-le à nouveau."],
             ));
         }
         Ok((hash, session, fields))
@@ -303,7 +313,10 @@ async fn map_page(State(web): State<Arc<Web>>, headers: HeaderMap, uri: Uri) -> 
     let Some(journey) = web.analyses.journey().cloned() else {
         return web.refusal(
             StatusCode::NOT_FOUND,
-            "The server was started without a journey: start it with --journey FILE.",
+            [
+                "The server was started without a journey: start it with --journey FILE.",
+                "Le serveur a démarré sans parcours : lancez-le avec --journey FICHIER.",
+            ],
         );
     };
     let pairs = query_pairs(uri.query().unwrap_or(""));
@@ -379,16 +392,19 @@ async fn login(
     if !auth::same_origin(&headers) || expected.is_empty() || !auth::same_secret(csrf, &expected) {
         return web.refusal(
             StatusCode::FORBIDDEN,
-            "This login form has expired or did not come from this server: open the login page again.",
+            ["This login form has expired or did not come from this server: open the login page again.", "Ce formulaire de connexion a expiré ou ne vient pas de ce serveur : rouvrez la page de connexion."],
         );
     }
     if let Some(wait) = web.throttle.wait(peer.ip()) {
         return web.refusal(
             StatusCode::TOO_MANY_REQUESTS,
-            &format!(
+            [&format!(
                 "Too many wrong passwords from this address: try again in {} minutes.",
                 wait.as_secs().div_ceil(60)
-            ),
+            ), &format!(
+                "Trop de mots de passe erronés depuis cette adresse : réessayez dans {} minutes.",
+                wait.as_secs().div_ceil(60)
+            )],
         );
     }
     let secret = field(&fields, "secret").to_string();
@@ -483,12 +499,12 @@ impl Web {
         match self.live_setup_token().await {
             None => Err(self.refusal(
                 StatusCode::GONE,
-                "The admin password is set already: log in. To change it, run `parcours admin password`.",
+                ["The admin password is set already: log in. To change it, run `parcours admin password`.", "Le mot de passe administrateur est déjà choisi : connectez-vous. Pour le changer : `parcours admin password`."],
             )),
             Some(expected) if auth::same_secret(token, &expected) => Ok(()),
             Some(_) => Err(self.refusal(
                 StatusCode::FORBIDDEN,
-                "This setup link is not the one the server printed: open the link from its log.",
+                ["This setup link is not the one the server printed: open the link from its log.", "Ce lien d'installation n'est pas celui que le serveur a écrit : ouvrez le lien de son journal."],
             )),
         }
     }
@@ -509,7 +525,10 @@ async fn setup(State(web): State<Arc<Web>>, headers: HeaderMap, body: Bytes) -> 
     if !auth::same_origin(&headers) {
         return web.refusal(
             StatusCode::FORBIDDEN,
-            "This form was sent from another site; it is refused.",
+            [
+                "This form was sent from another site; it is refused.",
+                "Ce formulaire a été envoyé depuis un autre site ; il est refusé.",
+            ],
         );
     }
     if let Err(response) = web.check_setup_token(token).await {
@@ -533,7 +552,10 @@ async fn setup(State(web): State<Arc<Web>>, headers: HeaderMap, body: Bytes) -> 
         Ok(false) => {
             return web.refusal(
                 StatusCode::CONFLICT,
-                "The admin password was set meanwhile: log in with it.",
+                [
+                    "The admin password was set meanwhile: log in with it.",
+                    "Le mot de passe administrateur vient d'être choisi : connectez-vous avec.",
+                ],
             );
         }
         Err(error) => return web.failure(&error),
@@ -607,13 +629,19 @@ impl Web {
         let Some(row) = self.segment_rows().into_iter().find(|r| r.0 == id) else {
             return Err(self.refusal(
                 StatusCode::NOT_FOUND,
-                &format!("The journey has no segment `{id}`."),
+                [
+                    &format!("The journey has no segment `{id}`."),
+                    &format!("Le parcours n'a pas de segment `{id}`."),
+                ],
             ));
         };
         let Some(latest) = self.analyses.latest() else {
             return Err(self.refusal(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "The first analysis is still running; try again in a few seconds.",
+                [
+                    "The first analysis is still running; try again in a few seconds.",
+                    "La première analyse est en cours ; réessayez dans quelques secondes.",
+                ],
             ));
         };
         let ids = latest.members.get(id).cloned().unwrap_or_default();
@@ -725,7 +753,10 @@ async fn customer_page(
     let Ok(id) = id.parse::<u64>() else {
         return web.refusal(
             StatusCode::NOT_FOUND,
-            "Customers are numbered: /customers/123.",
+            [
+                "Customers are numbered: /customers/123.",
+                "Les clients sont numérotés : /customers/123.",
+            ],
         );
     };
     let (data, journey) = (web.data.clone(), web.analyses.journey().cloned());
@@ -750,7 +781,10 @@ async fn customer_page(
         ),
         Ok(None) => web.refusal(
             StatusCode::NOT_FOUND,
-            &format!("There is no customer {id}."),
+            [
+                &format!("There is no customer {id}."),
+                &format!("Il n'y a pas de client {id}."),
+            ],
         ),
         Err(error) => web.failure(&error),
     }
@@ -765,7 +799,13 @@ impl Web {
         error: Option<&str>,
     ) -> Response {
         if session.role != Role::Admin {
-            return self.refusal(StatusCode::FORBIDDEN, "Only the admin manages keys.");
+            return self.refusal(
+                StatusCode::FORBIDDEN,
+                [
+                    "Only the admin manages keys.",
+                    "Seul l'administrateur gère les clés.",
+                ],
+            );
         }
         let data = self.data.clone();
         match blocking(move || write_keys::list(&data).map_err(|e| e.to_string())).await {
@@ -800,14 +840,23 @@ async fn create_key(State(web): State<Arc<Web>>, headers: HeaderMap, body: Bytes
         Err(response) => return response,
     };
     if session.role != Role::Admin {
-        return web.refusal(StatusCode::FORBIDDEN, "Only the admin manages keys.");
+        return web.refusal(
+            StatusCode::FORBIDDEN,
+            [
+                "Only the admin manages keys.",
+                "Seul l'administrateur gère les clés.",
+            ],
+        );
     }
     let name = field(&fields, "name").trim().to_string();
     let kind = match field(&fields, "kind") {
         "write" => KeyKind::Write,
         "view" => KeyKind::View,
         other => {
-            let text = format!("kind: `{other}` is neither `write` nor `view`");
+            let text = match web.lang() {
+                Lang::Fr => format!("type : `{other}` n'est ni `write` ni `view`"),
+                Lang::En => format!("kind: `{other}` is neither `write` nor `view`"),
+            };
             return web.keys_response(&session, None, Some(&text)).await;
         }
     };
@@ -816,7 +865,12 @@ async fn create_key(State(web): State<Arc<Web>>, headers: HeaderMap, body: Bytes
             .keys_response(
                 &session,
                 None,
-                Some("name: say who or what the key is for, in 1 to 100 characters"),
+                Some(match web.lang() {
+                    Lang::Fr => {
+                        "nom : dites pour qui ou pour quoi est la clé, en 1 à 100 caractères"
+                    }
+                    Lang::En => "name: say who or what the key is for, in 1 to 100 characters",
+                }),
             )
             .await;
     }
@@ -846,10 +900,22 @@ async fn revoke_key(
         Err(response) => return response,
     };
     if session.role != Role::Admin {
-        return web.refusal(StatusCode::FORBIDDEN, "Only the admin manages keys.");
+        return web.refusal(
+            StatusCode::FORBIDDEN,
+            [
+                "Only the admin manages keys.",
+                "Seul l'administrateur gère les clés.",
+            ],
+        );
     }
     let Ok(id) = id.parse::<i64>() else {
-        return web.refusal(StatusCode::NOT_FOUND, "Keys are numbered: /keys/3/revoke.");
+        return web.refusal(
+            StatusCode::NOT_FOUND,
+            [
+                "Keys are numbered: /keys/3/revoke.",
+                "Les clés sont numérotées : /keys/3/revoke.",
+            ],
+        );
     };
     let data = web.data.clone();
     match blocking(move || write_keys::revoke(&data, id).map_err(|e| e.to_string())).await {

@@ -681,9 +681,10 @@ pub fn keys(
     if let Some(key) = created {
         let _ = write!(
             main,
-            "<p class=\"notice\" id=\"created\">{} « {} » : <code>{}</code></p>",
-            w(lang, "New key", "Nouvelle clé"),
+            "<p class=\"notice\" id=\"created\">{}{}{}<code>{}</code></p>",
+            w(lang, "New key “", "Nouvelle clé « "),
             escape(&key.name),
+            w(lang, "”: ", " » : "),
             escape(&key.key),
         );
     }
@@ -739,4 +740,141 @@ pub fn keys(
     }
     main.push_str("</tbody></table></div></section>");
     session_page(chrome, w(lang, "Keys", "Clés"), None, &main)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::customers::TimelineEvent;
+    use parcours_engine::analyze::CustomerPlace;
+
+    fn journey() -> Journey {
+        let template = parcours_journey::template("digital").unwrap();
+        parcours_journey::load_str("journey.toml", template.journey(), None)
+            .journey
+            .unwrap()
+    }
+
+    /// The page's `<main>`: what differs from page to page.
+    fn main_of(page: &str) -> &str {
+        let start = page.find("<main").unwrap();
+        let end = page.find("</main>").unwrap() + "</main>".len();
+        &page[start..end]
+    }
+
+    fn chrome(admin: bool, here: Tab) -> Chrome<'static> {
+        Chrome {
+            lang: Lang::Fr,
+            admin,
+            csrf: "c5rf",
+            here,
+        }
+    }
+
+    #[test]
+    fn login_page() {
+        let page = login(
+            Lang::En,
+            Some("Shop <&>"),
+            "t0ken",
+            "/segments?a=1&b=2",
+            Some("Wrong password or view key."),
+            true,
+        );
+        insta::assert_snapshot!(main_of(&page));
+    }
+
+    #[test]
+    fn customer_timeline_interleaves_stage_entries_with_events() {
+        let journey = journey();
+        let at = |s: &str| parcours_events::parse_timestamp(s, None).unwrap();
+        let customer = Customer {
+            id: 42,
+            identifiers: vec![
+                ("user id".into(), "u-42".into()),
+                ("email".into(), "ana@exemple.fr".into()),
+            ],
+            first_seen: at("2026-03-01T09:00:00Z"),
+            last_seen: at("2026-03-02T10:00:00Z"),
+            traits: serde_json::json!({"plan": "pro", "age": 41})
+                .as_object()
+                .unwrap()
+                .clone(),
+        };
+        let mut first_met = vec![None; journey.stages.len()];
+        first_met[0] = Some(at("2026-03-01T09:00:00Z"));
+        first_met[1] = Some(at("2026-03-02T10:00:00Z"));
+        let place = CustomerPlace {
+            customer: 42,
+            stage: Some(journey.stages[1].id.clone()),
+            level: 2,
+            persona: None,
+            segments: vec![journey.segments[0].id.clone()],
+            first_met,
+            events: 2,
+        };
+        let event = |at: &str, name: &str, properties| TimelineEvent {
+            at: at.into(),
+            kind: "track".into(),
+            name: name.into(),
+            properties,
+        };
+        let timeline = Timeline {
+            customer,
+            place: Some(place),
+            events: vec![
+                event(
+                    "2026-03-01T09:00:00.000Z",
+                    "ad_impression",
+                    Some(serde_json::json!({"campaign": "<soldes>"})),
+                ),
+                event("2026-03-02T10:00:00.000Z", "product_viewed", None),
+            ],
+        };
+        let page = super::customer(&chrome(false, Tab::Customers), Some(&journey), &timeline);
+        insta::assert_snapshot!(main_of(&page));
+        assert!(!page.contains("href=\"/keys\""), "a viewer has no keys tab");
+    }
+
+    #[test]
+    fn keys_page_shows_a_new_key_whole_and_the_others_by_their_start() {
+        let key = |id, kind, name: &str, key: &str, revoked_at| WriteKey {
+            id,
+            kind,
+            name: name.into(),
+            key: key.into(),
+            created_at: 1_772_000_000_000,
+            revoked_at,
+        };
+        let keys = [
+            key(1, KeyKind::Write, "site web", "wk_0123456789abcdef", None),
+            key(
+                2,
+                KeyKind::View,
+                "Camille",
+                "vk_fedcba9876543210",
+                Some(1_772_100_000_000),
+            ),
+        ];
+        let page = super::keys(&chrome(true, Tab::Keys), &keys, Some(&keys[1]), None);
+        insta::assert_snapshot!(main_of(&page));
+    }
+
+    #[test]
+    fn map_page_says_what_is_wrong_with_the_pickers() {
+        let view = MapView {
+            from: "2026-04-01",
+            to: "2026-03-01",
+            by: "",
+            error: Some("from must come before to"),
+            results: None,
+            stored: 0,
+        };
+        let page = map(&chrome(true, Tab::Map), &journey(), &view);
+        assert!(
+            !page.contains("http-equiv=\"refresh\""),
+            "nothing to wait for"
+        );
+        insta::assert_snapshot!(main_of(&page));
+    }
 }
