@@ -222,7 +222,7 @@ pub enum Command {
         output: Option<PathBuf>,
     },
     /// Serve the tracking API (Segment-compatible) and Mailjet's webhook over a durable event
-    /// log, moving new events into the store every few seconds, and the read API.
+    /// log, moving new events into the store every few seconds, the read API and the web UI.
     Serve(ServeArgs),
     /// Manage `parcours serve`'s keys: write keys for the tracking API, view keys for the
     /// read API (a running server picks changes up within seconds).
