@@ -104,6 +104,9 @@ pub struct Analyses {
     seen: AtomicU64,
     /// (scope, events stored when computed, report).
     scoped: Mutex<Vec<(Scope, u64, Arc<Latest>)>>,
+    /// Taken by each analysis while it runs: one at a time, on one core, whatever the
+    /// number of people asking, so that ingestion always keeps the other cores.
+    running: Mutex<()>,
 }
 
 impl Analyses {
@@ -117,6 +120,7 @@ impl Analyses {
             latest: RwLock::new(None),
             seen: AtomicU64::new(u64::MAX),
             scoped: Mutex::new(Vec::new()),
+            running: Mutex::new(()),
         }
     }
 
@@ -140,12 +144,22 @@ impl Analyses {
             return Ok(None);
         };
         let stored = self.stored();
-        if let Ok(mut kept) = self.scoped.lock()
-            && let Some(at) = kept.iter().position(|(s, n, _)| s == scope && *n == stored)
-        {
+        let kept = || {
+            let mut kept = self.scoped.lock().ok()?;
+            let at = kept
+                .iter()
+                .position(|(s, n, _)| s == scope && *n == stored)?;
             let entry = kept.remove(at);
             let latest = entry.2.clone();
             kept.push(entry);
+            Some(latest)
+        };
+        if let Some(latest) = kept() {
+            return Ok(Some(latest));
+        }
+        let _turn = self.running.lock().map_err(|e| e.to_string())?;
+        // Someone may have asked for the same while this request waited its turn.
+        if let Some(latest) = kept() {
             return Ok(Some(latest));
         }
         let started = std::time::Instant::now();
@@ -179,6 +193,7 @@ impl Analyses {
         let Some(journey) = &self.journey else {
             return Ok(());
         };
+        let _turn = self.running.lock().map_err(|e| e.to_string())?;
         self.seen.store(self.stored(), Ordering::Relaxed);
         let started = std::time::Instant::now();
         let model = Model::new(journey, &self.data).map_err(|e| e.to_string())?;
