@@ -8,7 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -89,6 +89,13 @@ async function context(viewport) {
 
 const digits = (text) => text.replace(/[^0-9]/g, '');
 
+// With SCREENSHOT_DIR set (scripts/screenshots), the page as it is now, for docs/screenshots.
+async function screenshot(page, name) {
+  if (!process.env.SCREENSHOT_DIR) return;
+  mkdirSync(process.env.SCREENSHOT_DIR, { recursive: true });
+  await page.screenshot({ path: join(process.env.SCREENSHOT_DIR, name) });
+}
+
 test('the web UI: setup, login, live map, timeline, segment export, CSRF', async () => {
   const report = JSON.parse(parcours('analyze', '-j', 'journey/journey.toml', '--data', 'data', '--format', 'json'));
   const places = parcours('customers', '-j', 'journey/journey.toml', '--data', 'data', '--format', 'json')
@@ -150,9 +157,12 @@ test('the web UI: setup, login, live map, timeline, segment export, CSRF', async
     assert.ok(digits(seen.funnel[i].split('·')[0]).startsWith(String(stage.reached)), `funnel bar ${i}: ${seen.funnel[i]}`);
   }
   assert.ok(digits(seen.header).includes(`${report.customers}`), seen.header);
+  await screenshot(page, 'serve-top.png');
   assert.ok(digits(seen.header).includes(`${report.events}`), seen.header);
   assert.equal(seen.opportunities, report.opportunities.length);
   assert.equal(seen.kpiRows, report.stages.reduce((n, s) => n + s.kpis.length, 0));
+  await page.evaluate(() => document.querySelector('#map').scrollIntoView());
+  await screenshot(page, 'serve-map.png');
 
   // The breakdown picker: the groups of `parcours analyze --by channel`.
   const byChannel = JSON.parse(
@@ -180,6 +190,7 @@ test('the web UI: setup, login, live map, timeline, segment export, CSRF', async
     await page.locator('#timeline li.stage').count(),
     known.first_met.filter((at) => at !== null).length,
   );
+  await screenshot(page, 'serve-customer.png');
 
   // A segment exported from its page: the members `parcours customers --segment` lists.
   const segment = known.segments[0];
@@ -226,6 +237,7 @@ test('the web UI: setup, login, live map, timeline, segment export, CSRF', async
     await phone.goto(`${base}${path}`);
     const width = await phone.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(width <= 390, `${path} is ${width}px wide on a 390px phone`);
+    if (path === '/') await screenshot(phone, 'serve-phone.png');
   }
   await teammate.ctx.close();
 

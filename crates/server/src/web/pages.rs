@@ -77,6 +77,7 @@ const STYLE: &str = r#"
   nav.top form { margin: 0; }
   nav.top button { background: transparent; border-color: #495057; color: #e9ecef; padding: 3px 10px; font-size: 13px; }
   main { display: block; }
+  main section, main header { scroll-margin-top: 56px; }
   main.narrow { max-width: 420px; margin: 8vh auto; padding: 0 16px; }
   main.narrow h1 { font-size: 26px; margin: 0 0 4px; }
   .box { background: #fff; border-radius: 10px; padding: 16px; box-shadow: 0 1px 4px rgba(15, 23, 42, .08); }
