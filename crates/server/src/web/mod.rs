@@ -569,32 +569,24 @@ async fn setup(State(web): State<Arc<Web>>, headers: HeaderMap, body: Bytes) -> 
 
 impl Web {
     /// The journey's segments with their sizes at the last analysis.
-    fn segment_rows(&self) -> Vec<(String, String, Option<String>, Option<usize>)> {
+    fn segment_rows(&self) -> Vec<SegmentRow> {
         let latest = self.analyses.latest();
-        self.analyses
-            .journey()
-            .map(|j| {
-                j.segments
-                    .iter()
-                    .map(|s| {
-                        let members = latest
-                            .as_ref()
-                            .and_then(|l| l.members.get(&s.id))
-                            .map(Vec::len);
-                        (s.id.clone(), s.name.clone(), s.description.clone(), members)
-                    })
-                    .collect()
+        let Some(journey) = self.analyses.journey() else {
+            return Vec::new();
+        };
+        journey
+            .segments
+            .iter()
+            .map(|s| SegmentRow {
+                id: s.id.clone(),
+                name: s.name.clone(),
+                description: s.description.clone(),
+                members: latest
+                    .as_ref()
+                    .and_then(|l| l.members.get(&s.id))
+                    .map(Vec::len),
             })
-            .unwrap_or_default()
-    }
-}
-
-fn row_of(row: &(String, String, Option<String>, Option<usize>)) -> SegmentRow<'_> {
-    SegmentRow {
-        id: &row.0,
-        name: &row.1,
-        description: row.2.as_deref(),
-        members: row.3,
+            .collect()
     }
 }
 
@@ -604,7 +596,6 @@ async fn segments_page(State(web): State<Arc<Web>>, headers: HeaderMap, uri: Uri
         Err(response) => return response,
     };
     let rows = web.segment_rows();
-    let rows: Vec<SegmentRow<'_>> = rows.iter().map(row_of).collect();
     html(
         StatusCode::OK,
         pages::segments(&web.chrome(&session, Tab::Segments), &rows),
@@ -614,19 +605,8 @@ async fn segments_page(State(web): State<Arc<Web>>, headers: HeaderMap, uri: Uri
 impl Web {
     /// A segment's row and its members' ids at the last analysis, or the page saying why
     /// there are none.
-    #[allow(clippy::type_complexity)]
-    fn segment_members(
-        &self,
-        id: &str,
-    ) -> Result<
-        (
-            (String, String, Option<String>, Option<usize>),
-            Vec<u64>,
-            String,
-        ),
-        Response,
-    > {
-        let Some(row) = self.segment_rows().into_iter().find(|r| r.0 == id) else {
+    fn segment_members(&self, id: &str) -> Result<(SegmentRow, Vec<u64>, String), Response> {
+        let Some(row) = self.segment_rows().into_iter().find(|r| r.id == id) else {
             return Err(self.refusal(
                 StatusCode::NOT_FOUND,
                 [
@@ -670,7 +650,7 @@ async fn segment_page(
             StatusCode::OK,
             pages::segment(
                 &web.chrome(&session, Tab::Segments),
-                &row_of(&row),
+                &row,
                 &members,
                 &computed_at,
             ),

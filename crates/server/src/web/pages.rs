@@ -341,19 +341,19 @@ pub fn map(chrome: &Chrome<'_>, journey: &Journey, view: &MapView<'_>) -> String
 }
 
 /// One row of the segments page: the segment and its size at the last analysis.
-pub struct SegmentRow<'a> {
+pub struct SegmentRow {
     /// Id, as in the journey file.
-    pub id: &'a str,
+    pub id: String,
     /// Display name.
-    pub name: &'a str,
+    pub name: String,
     /// Who is in it.
-    pub description: Option<&'a str>,
+    pub description: Option<String>,
     /// Members, once analysed.
     pub members: Option<usize>,
 }
 
 /// The journey's segments, each with its size and its members' page.
-pub fn segments(chrome: &Chrome<'_>, rows: &[SegmentRow<'_>]) -> String {
+pub fn segments(chrome: &Chrome<'_>, rows: &[SegmentRow]) -> String {
     let lang = chrome.lang;
     let mut main = format!(
         "<section><h1>{}</h1><div class=\"table-scroll\"><table><thead><tr><th>{}</th><th>{}</th><th class=\"n\">{}</th><th></th></tr></thead><tbody>",
@@ -363,12 +363,12 @@ pub fn segments(chrome: &Chrome<'_>, rows: &[SegmentRow<'_>]) -> String {
         w(lang, "Customers", "Clients"),
     );
     for row in rows {
-        let id = url_encode(row.id);
+        let id = url_encode(&row.id);
         let _ = write!(
             main,
             "<tr><td><a href=\"/segments/{id}\">{name}</a></td><td>{description}</td><td class=\"n\">{members}</td><td class=\"n\"><a href=\"/segments/{id}/members.csv\" download>CSV</a></td></tr>",
-            name = escape(row.name),
-            description = escape(row.description.unwrap_or("")),
+            name = escape(&row.name),
+            description = escape(row.description.as_deref().unwrap_or("")),
             members = row.members.map_or("…".to_string(), |n| n.to_string()),
         );
     }
@@ -382,7 +382,7 @@ pub const MEMBERS_SHOWN: usize = 500;
 /// A segment's members, the first [`MEMBERS_SHOWN`], and the link to all as CSV.
 pub fn segment(
     chrome: &Chrome<'_>,
-    row: &SegmentRow<'_>,
+    row: &SegmentRow,
     members: &[Member],
     computed_at: &str,
 ) -> String {
@@ -392,12 +392,12 @@ pub fn segment(
         "<section><h1>{name}</h1><p class=\"note\">{description}</p>\
          <p><b id=\"member-count\">{total}</b> {customers} · {measured} {at} · \
          <a class=\"button\" id=\"export\" href=\"/segments/{id}/members.csv\" download>{export}</a></p>",
-        name = escape(row.name),
-        description = escape(row.description.unwrap_or("")),
+        name = escape(&row.name),
+        description = escape(row.description.as_deref().unwrap_or("")),
         customers = w(lang, "customers", "clients"),
         measured = w(lang, "measured at", "mesuré le"),
         at = escape(&moment(computed_at)),
-        id = url_encode(row.id),
+        id = url_encode(&row.id),
         export = w(lang, "Export as CSV", "Exporter en CSV"),
     );
     if total > members.len() {
@@ -428,7 +428,7 @@ pub fn segment(
         );
     }
     main.push_str("</tbody></table></div></section>");
-    session_page(chrome, row.name, None, &main)
+    session_page(chrome, &row.name, None, &main)
 }
 
 /// The customer search and its results.
