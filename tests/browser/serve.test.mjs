@@ -1,10 +1,10 @@
 // `parcours serve`'s web UI as a browser uses it: the admin password chosen through the
 // setup link the server prints, a wrong password refused, logging in, the map with the
-// numbers of `parcours analyze --format json` on the same store, a customer found and
-// their timeline opened, a segment exported as CSV equal to `parcours customers
-// --segment`, a form post without its CSRF token refused, a viewer's read-only session,
-// the password replaced by `parcours admin password`, and every page laid out for a laptop
-// and a phone without asking anything of another site.
+// numbers of `parcours analyze --format json` on the same store, a stage's customers now
+// and a segment exported as CSV equal to `parcours customers --stage` and `--segment`, a
+// customer found and their timeline opened, a form post without its CSRF token refused, a
+// viewer's read-only session, the password replaced by `parcours admin password`, and every
+// page laid out for a laptop and a phone without asking anything of another site.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -164,6 +164,22 @@ test('the web UI: setup, login, live map, timeline, segment export, CSRF', async
   await page.evaluate(() => document.querySelector('#map').scrollIntoView());
   await screenshot(page, 'serve-map.png');
 
+  // Who is where now: a stage's customers, linked from the map, as `parcours customers
+  // --stage` lists them.
+  const busiest = [...report.stages].sort((a, b) => b.current - a.current)[0];
+  await Promise.all([page.waitForURL(`${base}/stages/${busiest.id}`), page.click(`#now a[href="/stages/${busiest.id}"]`)]);
+  assert.equal(digits(await page.textContent('#member-count')), String(busiest.current));
+  const atStage = parcours('customers', '-j', 'journey/journey.toml', '--data', 'data', '--stage', busiest.id, '--format', 'json')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line).customer)
+    .sort((a, b) => a - b);
+  const [stageCsv] = await Promise.all([page.waitForEvent('download'), page.click('#export')]);
+  assert.equal(stageCsv.suggestedFilename(), `${busiest.id}.csv`);
+  const stageIds = readFileSync(await stageCsv.path(), 'utf8').trim().split('\n').slice(1).map((l) => Number(l.split(',')[0]));
+  assert.deepEqual(stageIds.sort((a, b) => a - b), atStage);
+  await page.goto(`${base}/`);
+
   // The breakdown picker: the groups of `parcours analyze --by channel`.
   const byChannel = JSON.parse(
     parcours('analyze', '-j', 'journey/journey.toml', '--data', 'data', '--format', 'json', '--by', 'channel'),
@@ -233,7 +249,7 @@ test('the web UI: setup, login, live map, timeline, segment export, CSRF', async
   assert.equal(await phone.locator('nav a[href="/keys"]').count(), 0);
   assert.equal((await phone.request.get(`${base}/keys`)).status(), 403);
   // On a phone nothing but the map scrolls sideways.
-  for (const path of ['/', '/segments', `/segments/${segment}`, `/customers/${known.customer}`, '/customers?q=client']) {
+  for (const path of ['/', '/segments', `/segments/${segment}`, `/stages/${known.stage}`, `/customers/${known.customer}`, '/customers?q=client']) {
     await phone.goto(`${base}${path}`);
     const width = await phone.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(width <= 390, `${path} is ${width}px wide on a 390px phone`);

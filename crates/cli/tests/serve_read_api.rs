@@ -139,19 +139,33 @@ fn the_read_api_serves_the_analysis_of_the_store_to_view_keys() {
         args.extend_from_slice(extra);
         String::from_utf8(parcours(&dir, &args)).unwrap()
     };
+    // Each segment's members and each stage's customers now, as `parcours customers
+    // --segment` and `--stage` list them.
+    let stages: Vec<String> = expected["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
+    let groups = journey_segments
+        .iter()
+        .map(|id| ("--segment", format!("/api/segments/{id}/members")))
+        .chain(
+            stages
+                .iter()
+                .map(|id| ("--stage", format!("/api/stages/{id}/customers"))),
+        );
     let mut members = 0;
-    for segment in &journey_segments {
-        let cli = customers(&["--segment", segment, "--format", "csv"]);
+    for (flag, route) in groups {
+        let id = route.split('/').nth(3).unwrap();
+        let cli = customers(&[flag, id, "--format", "csv"]);
         let mut want: Vec<&str> = cli
             .lines()
             .skip(1)
             .map(|l| l.split(',').next().unwrap())
             .collect();
         want.sort_unstable();
-        let (status, csv) = get(
-            &format!("/api/segments/{segment}/members?format=csv"),
-            &bearer,
-        );
+        let (status, csv) = get(&format!("{route}?format=csv"), &bearer);
         assert_eq!(status, 200, "{csv}");
         assert!(csv.starts_with("customer,user_id,email\n"), "{csv}");
         let mut got: Vec<&str> = csv
@@ -160,14 +174,29 @@ fn the_read_api_serves_the_analysis_of_the_store_to_view_keys() {
             .map(|l| l.split(',').next().unwrap())
             .collect();
         got.sort_unstable();
-        assert_eq!(got, want, "{segment}");
+        assert_eq!(got, want, "{route}");
         members += got.len();
-        let (status, body) = get(&format!("/api/segments/{segment}/members"), &bearer);
+        let (status, body) = get(&route, &bearer);
         assert_eq!(status, 200);
         let listed: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(listed["customers"].as_array().unwrap().len(), want.len());
+        if flag == "--stage" {
+            let stage = expected["stages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["id"] == id);
+            assert_eq!(
+                want.len() as u64,
+                stage.unwrap()["current"].as_u64().unwrap(),
+                "{id}"
+            );
+        }
     }
-    assert!(members > 0, "the demo's segments have members");
+    assert!(members > 0, "the demo's segments and stages have customers");
+    let (status, body) = get("/api/stages/nope/customers", &bearer);
+    assert_eq!(status, 404);
+    assert!(body.contains(&stages[0]), "{body}");
     let (status, body) = get("/api/segments/nope/members", &bearer);
     assert_eq!(status, 404);
     assert!(body.contains(&journey_segments[0]), "{body}");

@@ -33,10 +33,40 @@ pub struct Latest {
     pub report: Arc<Report>,
     /// Per segment id, its members (customer ids, in the order the analysis met them).
     pub members: std::collections::HashMap<String, Vec<u64>>,
+    /// Per stage id, the customers whose furthest stage it is (the report's `current`).
+    pub at_stage: std::collections::HashMap<String, Vec<u64>>,
     /// When it was computed (RFC 3339).
     pub computed_at: String,
     /// How long it took, in milliseconds.
     pub took_ms: u64,
+}
+
+/// A group of customers the last analysis lists: a segment's members, or those whose
+/// furthest stage is a stage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Group {
+    /// A segment of the journey.
+    Segment,
+    /// The customers a stage holds now.
+    Stage,
+}
+
+impl Group {
+    /// The group's customers in `latest`, if the journey has a group `id` of this kind.
+    pub fn customers<'l>(self, latest: &'l Latest, id: &str) -> Option<&'l Vec<u64>> {
+        match self {
+            Group::Segment => latest.members.get(id),
+            Group::Stage => latest.at_stage.get(id),
+        }
+    }
+
+    /// What the journey calls this kind of group.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Group::Segment => "segment",
+            Group::Stage => "stage",
+        }
+    }
 }
 
 /// What a report covers: a period and a breakdown, as `parcours analyze --from --to --by`
@@ -169,6 +199,7 @@ impl Analyses {
         let latest = Arc::new(Latest {
             report: Arc::new(report),
             members: Default::default(),
+            at_stage: Default::default(),
             computed_at: jiff::Timestamp::now().to_string(),
             took_ms: started.elapsed().as_millis() as u64,
         });
@@ -206,17 +237,26 @@ impl Analyses {
             .iter()
             .map(|s| (s.id.clone(), Vec::new()))
             .collect();
+        let mut at_stage: std::collections::HashMap<String, Vec<u64>> = journey
+            .stages
+            .iter()
+            .map(|s| (s.id.clone(), Vec::new()))
+            .collect();
         let report = analyze_each(&model, &self.data, &options, |place| {
             for segment in &place.segments {
                 if let Some(list) = members.get_mut(segment) {
                     list.push(place.customer);
                 }
             }
+            if let Some(list) = place.stage.as_ref().and_then(|s| at_stage.get_mut(s)) {
+                list.push(place.customer);
+            }
         })
         .map_err(|e| e.to_string())?;
         let latest = Latest {
             report: Arc::new(report),
             members,
+            at_stage,
             computed_at: jiff::Timestamp::now().to_string(),
             took_ms: started.elapsed().as_millis() as u64,
         };
@@ -256,14 +296,21 @@ impl ReadApi {
 }
 
 /// `/api/report`, `/api/opportunities`, `/api/stats`, `/api/customer`,
-/// `/api/segments/{id}/members`.
+/// `/api/segments/{id}/members`, `/api/stages/{id}/customers`.
 pub fn routes(api: Arc<ReadApi>) -> Router {
     Router::new()
         .route("/api/report", get(report))
         .route("/api/opportunities", get(opportunities))
         .route("/api/stats", get(stats))
         .route("/api/customer", get(customer))
-        .route("/api/segments/{id}/members", get(members))
+        .route(
+            "/api/segments/{id}/members",
+            get(|state, headers, path, uri| members(state, headers, path, uri, Group::Segment)),
+        )
+        .route(
+            "/api/stages/{id}/customers",
+            get(|state, headers, path, uri| members(state, headers, path, uri, Group::Stage)),
+        )
         .with_state(api)
 }
 
@@ -478,13 +525,15 @@ async fn stats(State(api): State<Arc<ReadApi>>, headers: HeaderMap) -> Response 
     }
 }
 
-/// `GET /api/segments/{id}/members` (`?format=csv` for a CRM import): the segment's members
-/// at the last analysis, each with the user id and email a CRM joins on.
+/// `GET /api/segments/{id}/members` and `/api/stages/{id}/customers` (`?format=csv` for a
+/// CRM import): the group's customers at the last analysis, each with the user id and email
+/// a CRM joins on.
 async fn members(
     State(api): State<Arc<ReadApi>>,
     headers: HeaderMap,
-    axum::extract::Path(segment): axum::extract::Path<String>,
+    axum::extract::Path(id): axum::extract::Path<String>,
     uri: axum::http::Uri,
+    group: Group,
 ) -> Response {
     if !api.authorized(&headers) {
         return unauthorized();
@@ -493,13 +542,17 @@ async fn members(
         Ok(latest) => latest,
         Err(why) => return refuse(why),
     };
-    let Some(ids) = latest.members.get(&segment).cloned() else {
-        let mut known: Vec<&str> = latest.members.keys().map(String::as_str).collect();
+    let Some(ids) = group.customers(&latest, &id).cloned() else {
+        let mut known: Vec<&str> = match group {
+            Group::Segment => latest.members.keys().map(String::as_str).collect(),
+            Group::Stage => latest.at_stage.keys().map(String::as_str).collect(),
+        };
         known.sort_unstable();
+        let noun = group.noun();
         return refusal(
             StatusCode::NOT_FOUND,
             &format!(
-                "the journey has no segment `{segment}`; its segments: {}",
+                "the journey has no {noun} `{id}`; its {noun}s: {}",
                 known.join(", ")
             ),
             None,
@@ -515,16 +568,16 @@ async fn members(
         Err(error) => return refusal(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string(), None),
     };
     if csv {
-        return csv_download(&segment, customers::members_csv(&members));
+        return csv_download(&id, customers::members_csv(&members));
     }
     answer(
         StatusCode::OK,
-        json!({ "segment": segment, "computed_at": latest.computed_at, "customers": members }),
+        json!({ group.noun(): id, "computed_at": latest.computed_at, "customers": members }),
     )
 }
 
-/// A CSV file to download, named after the segment.
-pub(crate) fn csv_download(segment: &str, csv: String) -> Response {
+/// A CSV file to download, named after the group.
+pub(crate) fn csv_download(group: &str, csv: String) -> Response {
     (
         StatusCode::OK,
         [
@@ -533,7 +586,7 @@ pub(crate) fn csv_download(segment: &str, csv: String) -> Response {
                 header::CONTENT_DISPOSITION,
                 format!(
                     "attachment; filename=\"{}.csv\"",
-                    segment.replace(['"', '\\', '/'], "_")
+                    group.replace(['"', '\\', '/'], "_")
                 ),
             ),
         ],

@@ -225,6 +225,7 @@ fn the_tracking_api_acknowledges_what_it_keeps_and_says_what_it_refuses() {
             "/api/opportunities",
             "/api/report",
             "/api/segments/{id}/members",
+            "/api/stages/{id}/customers",
             "/api/stats",
             "/healthz",
             "/metrics",

@@ -31,9 +31,9 @@ use parcours_store::write_keys::{self, KeyKind};
 
 use crate::customers;
 use crate::ops::Metrics;
-use crate::read_api::{Analyses, Unavailable, csv_download, query_pairs};
+use crate::read_api::{Analyses, Group, Unavailable, csv_download, query_pairs};
 use auth::{LOGIN_COOKIE, SESSION_COOKIE, SESSION_LIFETIME, Throttle};
-use pages::{Chrome, MapView, SegmentRow, Tab};
+use pages::{Chrome, GroupRow, MapView, Tab};
 
 /// Customers a search lists at most.
 const SEARCH_LIMIT: usize = 50;
@@ -87,8 +87,22 @@ pub fn routes(web: Arc<Web>) -> Router {
         .route("/logout", axum::routing::post(logout))
         .route("/setup", get(setup_page).post(setup))
         .route("/segments", get(segments_page))
-        .route("/segments/{id}", get(segment_page))
-        .route("/segments/{id}/members.csv", get(segment_csv))
+        .route(
+            "/segments/{id}",
+            get(|state, headers, uri, id| group_page(state, headers, uri, id, Group::Segment)),
+        )
+        .route(
+            "/segments/{id}/members.csv",
+            get(|state, headers, uri, id| group_csv(state, headers, uri, id, Group::Segment)),
+        )
+        .route(
+            "/stages/{id}",
+            get(|state, headers, uri, id| group_page(state, headers, uri, id, Group::Stage)),
+        )
+        .route(
+            "/stages/{id}/customers.csv",
+            get(|state, headers, uri, id| group_csv(state, headers, uri, id, Group::Stage)),
+        )
         .route("/customers", get(customers_page))
         .route("/customers/{id}", get(customer_page))
         .route("/keys", get(keys_page).post(create_key))
@@ -326,6 +340,18 @@ async fn map_page(State(web): State<Arc<Web>>, headers: HeaderMap, uri: Uri) -> 
         .metrics
         .events_stored
         .load(std::sync::atomic::Ordering::Relaxed);
+    // Who is where now: the stage lists of the last background analysis (all time).
+    let stages = web
+        .analyses
+        .latest()
+        .map(|all| {
+            all.report
+                .stages
+                .iter()
+                .map(|s| (s.id.clone(), s.name.clone(), s.current))
+                .collect()
+        })
+        .unwrap_or_default();
     let (status, results, error) = match web.analyses.report_for_query(&pairs).await {
         Ok(latest) => (
             StatusCode::OK,
@@ -347,10 +373,9 @@ async fn map_page(State(web): State<Arc<Web>>, headers: HeaderMap, uri: Uri) -> 
         to: &to,
         by: &by,
         error: error.as_deref(),
-        results: results
-            .as_ref()
-            .map(|(sections, at, took)| (sections.clone(), at.as_str(), *took)),
+        results,
         stored,
+        stages,
     };
     html(status, pages::map(&chrome, &journey, &view))
 }
@@ -568,22 +593,43 @@ async fn setup(State(web): State<Arc<Web>>, headers: HeaderMap, body: Bytes) -> 
 }
 
 impl Web {
-    /// The journey's segments with their sizes at the last analysis.
-    fn segment_rows(&self) -> Vec<SegmentRow> {
+    /// The journey's segments, or its stages, with their sizes at the last analysis.
+    fn group_rows(&self, group: Group) -> Vec<GroupRow> {
         let latest = self.analyses.latest();
         let Some(journey) = self.analyses.journey() else {
             return Vec::new();
         };
-        journey
-            .segments
-            .iter()
-            .map(|s| SegmentRow {
-                id: s.id.clone(),
-                name: s.name.clone(),
-                description: s.description.clone(),
+        let lang = self.lang();
+        let rows: Vec<(&String, &String, Option<String>)> = match group {
+            Group::Segment => journey
+                .segments
+                .iter()
+                .map(|s| (&s.id, &s.name, s.description.clone()))
+                .collect(),
+            Group::Stage => journey
+                .stages
+                .iter()
+                .map(|s| {
+                    let who = match lang {
+                        Lang::Fr => format!(
+                            "Les clients dont l'étape la plus avancée est « {} »",
+                            s.name
+                        ),
+                        Lang::En => format!("Customers whose furthest stage is “{}”", s.name),
+                    };
+                    (&s.id, &s.name, Some(who))
+                })
+                .collect(),
+        };
+        rows.into_iter()
+            .map(|(id, name, description)| GroupRow {
+                group,
+                id: id.clone(),
+                name: name.clone(),
+                description,
                 members: latest
                     .as_ref()
-                    .and_then(|l| l.members.get(&s.id))
+                    .and_then(|l| group.customers(l, id))
                     .map(Vec::len),
             })
             .collect()
@@ -595,25 +641,36 @@ async fn segments_page(State(web): State<Arc<Web>>, headers: HeaderMap, uri: Uri
         Ok(session) => session,
         Err(response) => return response,
     };
-    let rows = web.segment_rows();
     html(
         StatusCode::OK,
-        pages::segments(&web.chrome(&session, Tab::Segments), &rows),
+        pages::segments(
+            &web.chrome(&session, Tab::Segments),
+            &web.group_rows(Group::Stage),
+            &web.group_rows(Group::Segment),
+        ),
     )
 }
 
 impl Web {
-    /// A segment's row and its members' ids at the last analysis, or the page saying why
-    /// there are none.
-    fn segment_members(&self, id: &str) -> Result<(SegmentRow, Vec<u64>, String), Response> {
-        let Some(row) = self.segment_rows().into_iter().find(|r| r.id == id) else {
-            return Err(self.refusal(
-                StatusCode::NOT_FOUND,
-                [
-                    &format!("The journey has no segment `{id}`."),
-                    &format!("Le parcours n'a pas de segment `{id}`."),
+    /// A segment's or stage's row and its customers' ids at the last analysis, or the page
+    /// saying why there are none.
+    fn group_customers(
+        &self,
+        group: Group,
+        id: &str,
+    ) -> Result<(GroupRow, Vec<u64>, String), Response> {
+        let Some(row) = self.group_rows(group).into_iter().find(|r| r.id == id) else {
+            let [en, fr] = match group {
+                Group::Segment => [
+                    format!("The journey has no segment `{id}`."),
+                    format!("Le parcours n'a pas de segment `{id}`."),
                 ],
-            ));
+                Group::Stage => [
+                    format!("The journey has no stage `{id}`."),
+                    format!("Le parcours n'a pas d'étape `{id}`."),
+                ],
+            };
+            return Err(self.refusal(StatusCode::NOT_FOUND, [&en, &fr]));
         };
         let Some(latest) = self.analyses.latest() else {
             return Err(self.refusal(
@@ -624,22 +681,23 @@ impl Web {
                 ],
             ));
         };
-        let ids = latest.members.get(id).cloned().unwrap_or_default();
+        let ids = group.customers(&latest, id).cloned().unwrap_or_default();
         Ok((row, ids, latest.computed_at.clone()))
     }
 }
 
-async fn segment_page(
+async fn group_page(
     State(web): State<Arc<Web>>,
     headers: HeaderMap,
     uri: Uri,
     Path(id): Path<String>,
+    group: Group,
 ) -> Response {
     let session = match web.page_session(&headers, &uri).await {
         Ok(session) => session,
         Err(response) => return response,
     };
-    let (row, ids, computed_at) = match web.segment_members(&id) {
+    let (row, ids, computed_at) = match web.group_customers(group, &id) {
         Ok(found) => found,
         Err(response) => return response,
     };
@@ -648,7 +706,7 @@ async fn segment_page(
     match blocking(move || customers::members(&data, &shown)).await {
         Ok(members) => html(
             StatusCode::OK,
-            pages::segment(
+            pages::group(
                 &web.chrome(&session, Tab::Segments),
                 &row,
                 &members,
@@ -659,16 +717,17 @@ async fn segment_page(
     }
 }
 
-async fn segment_csv(
+async fn group_csv(
     State(web): State<Arc<Web>>,
     headers: HeaderMap,
     uri: Uri,
     Path(id): Path<String>,
+    group: Group,
 ) -> Response {
     if let Err(response) = web.page_session(&headers, &uri).await {
         return response;
     }
-    let (_, ids, _) = match web.segment_members(&id) {
+    let (_, ids, _) = match web.group_customers(group, &id) {
         Ok(found) => found,
         Err(response) => return response,
     };

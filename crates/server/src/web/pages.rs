@@ -10,6 +10,7 @@ use parcours_store::Customer;
 use parcours_store::write_keys::{KeyKind, WriteKey};
 
 use crate::customers::{Member, Timeline};
+use crate::read_api::Group;
 
 /// The page a session is on, for the navigation bar.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,6 +94,9 @@ const STYLE: &str = r#"
   .notice { background: #e7f5ff; border-left: 4px solid #1c7ed6; padding: 10px 14px; border-radius: 6px; margin: 10px 0; }
   .notice code, td code { word-break: break-all; }
   .table-scroll { overflow-x: auto; border-radius: 8px; }
+  p.chips { display: flex; flex-wrap: wrap; gap: 6px 8px; align-items: center; font-size: 14px; }
+  p.chips span { color: #5c6670; }
+  p.chips a { background: #fff; border: 1px solid #d0ebff; border-radius: 999px; padding: 3px 10px; text-decoration: none; }
   a { color: #1864ab; }
   dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 6px 16px; margin: 0; background: #fff; padding: 14px; border-radius: 10px; }
   dl.facts dt { color: #5c6670; }
@@ -271,9 +275,11 @@ pub struct MapView<'a> {
     pub error: Option<&'a str>,
     /// The results ([`parcours_report::sections`]), with when and how fast they were
     /// computed; none while the first analysis runs.
-    pub results: Option<(String, &'a str, u64)>,
+    pub results: Option<(String, String, u64)>,
     /// Events the server has stored since it started.
     pub stored: u64,
+    /// Each stage's id, name and customers there now, for links to their lists.
+    pub stages: Vec<(String, String, u64)>,
 }
 
 /// The journey map with its measured numbers, the charts and the opportunities, under the
@@ -303,7 +309,7 @@ pub fn map(chrome: &Chrome<'_>, journey: &Journey, view: &MapView<'_>) -> String
         Some((sections, computed_at, took_ms)) => {
             let _ = write!(
                 main,
-                "<p class=\"note\">{measured} {at} ({took_ms} ms) · {stored} {since} · {live}</p></section>{sections}",
+                "<p class=\"note\">{measured} {at} ({took_ms} ms) · {stored} {since} · {live}</p>{chips}</section>{sections}",
                 measured = w(lang, "Measured at", "Mesuré le"),
                 at = escape(&moment(computed_at)),
                 stored = view.stored,
@@ -317,6 +323,7 @@ pub fn map(chrome: &Chrome<'_>, journey: &Journey, view: &MapView<'_>) -> String
                     "this page updates itself every minute",
                     "cette page se met à jour chaque minute"
                 ),
+                chips = stage_chips(lang, &view.stages),
             );
         }
         None if view.error.is_none() => {
@@ -340,8 +347,32 @@ pub fn map(chrome: &Chrome<'_>, journey: &Journey, view: &MapView<'_>) -> String
     session_page(chrome, &journey.name, refresh, &main)
 }
 
-/// One row of the segments page: the segment and its size at the last analysis.
-pub struct SegmentRow {
+/// Links to each stage's customers, with how many are there now.
+fn stage_chips(lang: Lang, stages: &[(String, String, u64)]) -> String {
+    if stages.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "<p class=\"chips\" id=\"now\"><span>{}</span>",
+        w(lang, "Who is where now:", "Qui en est où :")
+    );
+    for (id, name, current) in stages {
+        let _ = write!(
+            out,
+            "<a href=\"/stages/{}\">{} <b>{current}</b></a>",
+            url_encode(id),
+            escape(name)
+        );
+    }
+    out.push_str("</p>");
+    out
+}
+
+/// One row of the segments page: a segment, or a stage and the customers it holds now,
+/// with its size at the last analysis.
+pub struct GroupRow {
+    /// A segment or a stage.
+    pub group: Group,
     /// Id, as in the journey file.
     pub id: String,
     /// Display name.
@@ -353,51 +384,82 @@ pub struct SegmentRow {
 }
 
 /// The journey's segments, each with its size and its members' page.
-pub fn segments(chrome: &Chrome<'_>, rows: &[SegmentRow]) -> String {
+pub fn segments(chrome: &Chrome<'_>, stages: &[GroupRow], segments: &[GroupRow]) -> String {
     let lang = chrome.lang;
-    let mut main = format!(
-        "<section><h1>{}</h1><div class=\"table-scroll\"><table><thead><tr><th>{}</th><th>{}</th><th class=\"n\">{}</th><th></th></tr></thead><tbody>",
-        w(lang, "Segments", "Segments"),
-        w(lang, "Segment", "Segment"),
-        w(lang, "Who", "Qui"),
-        w(lang, "Customers", "Clients"),
-    );
-    for row in rows {
-        let id = url_encode(&row.id);
+    let mut main = String::new();
+    let tables = [
+        (
+            "stages",
+            w(lang, "Where customers are now", "Où en sont les clients"),
+            w(lang, "Furthest stage", "Étape la plus avancée"),
+            stages,
+        ),
+        (
+            "segments",
+            w(lang, "Segments", "Segments"),
+            w(lang, "Segment", "Segment"),
+            segments,
+        ),
+    ];
+    for (id, title, column, rows) in tables {
         let _ = write!(
             main,
-            "<tr><td><a href=\"/segments/{id}\">{name}</a></td><td>{description}</td><td class=\"n\">{members}</td><td class=\"n\"><a href=\"/segments/{id}/members.csv\" download>CSV</a></td></tr>",
-            name = escape(&row.name),
-            description = escape(row.description.as_deref().unwrap_or("")),
-            members = row.members.map_or("…".to_string(), |n| n.to_string()),
+            "<section id=\"{id}\"><h1>{title}</h1><div class=\"table-scroll\"><table><thead><tr><th>{column}</th><th>{}</th><th class=\"n\">{}</th><th></th></tr></thead><tbody>",
+            w(lang, "Who", "Qui"),
+            w(lang, "Customers", "Clients"),
         );
+        for row in rows {
+            let _ = write!(
+                main,
+                "<tr><td><a href=\"{href}\">{name}</a></td><td>{description}</td><td class=\"n\">{members}</td><td class=\"n\"><a href=\"{csv}\" download>CSV</a></td></tr>",
+                href = row.href(),
+                csv = row.csv_href(),
+                name = escape(&row.name),
+                description = escape(row.description.as_deref().unwrap_or("")),
+                members = row.members.map_or("…".to_string(), |n| n.to_string()),
+            );
+        }
+        main.push_str("</tbody></table></div></section>");
     }
-    main.push_str("</tbody></table></div></section>");
     session_page(chrome, w(lang, "Segments", "Segments"), None, &main)
+}
+
+impl GroupRow {
+    /// The group's page.
+    pub fn href(&self) -> String {
+        match self.group {
+            Group::Segment => format!("/segments/{}", url_encode(&self.id)),
+            Group::Stage => format!("/stages/{}", url_encode(&self.id)),
+        }
+    }
+
+    /// Its customers as CSV.
+    pub fn csv_href(&self) -> String {
+        match self.group {
+            Group::Segment => format!("{}/members.csv", self.href()),
+            Group::Stage => format!("{}/customers.csv", self.href()),
+        }
+    }
 }
 
 /// Most members listed on a segment's page (the CSV has them all).
 pub const MEMBERS_SHOWN: usize = 500;
 
-/// A segment's members, the first [`MEMBERS_SHOWN`], and the link to all as CSV.
-pub fn segment(
-    chrome: &Chrome<'_>,
-    row: &SegmentRow,
-    members: &[Member],
-    computed_at: &str,
-) -> String {
+/// A segment's members or a stage's customers, the first [`MEMBERS_SHOWN`], and the link to
+/// all as CSV.
+pub fn group(chrome: &Chrome<'_>, row: &GroupRow, members: &[Member], computed_at: &str) -> String {
     let lang = chrome.lang;
     let total = row.members.unwrap_or(members.len());
     let mut main = format!(
         "<section><h1>{name}</h1><p class=\"note\">{description}</p>\
          <p><b id=\"member-count\">{total}</b> {customers} · {measured} {at} · \
-         <a class=\"button\" id=\"export\" href=\"/segments/{id}/members.csv\" download>{export}</a></p>",
+         <a class=\"button\" id=\"export\" href=\"{csv}\" download>{export}</a></p>",
         name = escape(&row.name),
         description = escape(row.description.as_deref().unwrap_or("")),
         customers = w(lang, "customers", "clients"),
         measured = w(lang, "measured at", "mesuré le"),
         at = escape(&moment(computed_at)),
-        id = url_encode(&row.id),
+        csv = row.csv_href(),
         export = w(lang, "Export as CSV", "Exporter en CSV"),
     );
     if total > members.len() {
@@ -526,12 +588,13 @@ pub fn customer(chrome: &Chrome<'_>, journey: Option<&Journey>, timeline: &Timel
                 main,
                 "<dt>{}</dt><dd id=\"stage\">{}</dd><dt>{}</dt><dd>{} / {}</dd>",
                 w(lang, "Stage", "Étape"),
-                escape(
-                    &place
-                        .stage
-                        .as_deref()
-                        .map(stage_name)
-                        .unwrap_or_else(|| "—".into())
+                place.stage.as_deref().map_or_else(
+                    || "—".to_string(),
+                    |id| format!(
+                        "<a href=\"/stages/{}\">{}</a>",
+                        url_encode(id),
+                        escape(&stage_name(id))
+                    )
                 ),
                 w(
                     lang,
@@ -870,6 +933,7 @@ mod tests {
             error: Some("from must come before to"),
             results: None,
             stored: 0,
+            stages: Vec::new(),
         };
         let page = map(&chrome(true, Tab::Map), &journey(), &view);
         assert!(
