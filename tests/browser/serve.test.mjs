@@ -193,6 +193,21 @@ test('the web UI: setup, login, live map, timeline, segment export, CSRF', async
   assert.equal(unknown[0].status(), 400);
   assert.match(await page.textContent('.alert'), /unknown breakdown `pointure`/);
 
+  // A quick period: the last 30 days with events, as `parcours analyze --from --to` measures
+  // them.
+  await page.goto(`${base}/`);
+  await Promise.all([page.waitForURL(/from=/), page.click('#quick a >> nth=1')]);
+  const period = new URL(page.url()).searchParams;
+  const lastMonth = JSON.parse(
+    parcours('analyze', '-j', 'journey/journey.toml', '--data', 'data', '--format', 'json', '--from', period.get('from'), '--to', period.get('to')),
+  );
+  assert.equal(period.get('to'), new Date(Date.parse(report.period.to) + 86_400_000).toISOString().slice(0, 10));
+  const monthFunnel = await page.$$eval('#funnel text.value', (texts) => texts.map((t) => t.textContent));
+  for (const [i, stage] of lastMonth.stages.entries()) {
+    assert.ok(digits(monthFunnel[i].split('·')[0]).startsWith(String(stage.reached)), `last 30 days, bar ${i}: ${monthFunnel[i]}`);
+  }
+  assert.notEqual(lastMonth.stages[0].reached, report.stages[0].reached, 'a shorter period, other numbers');
+
   // A customer found by part of their user id; their timeline has their stage and events.
   const known = places.find((p) => p.user_id && p.stage && p.segments.length > 0);
   await page.click('nav a[href="/customers"]');

@@ -340,10 +340,11 @@ async fn map_page(State(web): State<Arc<Web>>, headers: HeaderMap, uri: Uri) -> 
         .metrics
         .events_stored
         .load(std::sync::atomic::Ordering::Relaxed);
-    // Who is where now: the stage lists of the last background analysis (all time).
-    let stages = web
-        .analyses
-        .latest()
+    // Who is where now, and the last day with events: from the last background analysis
+    // (all time).
+    let all_time = web.analyses.latest();
+    let stages = all_time
+        .as_ref()
         .map(|all| {
             all.report
                 .stages
@@ -352,6 +353,7 @@ async fn map_page(State(web): State<Arc<Web>>, headers: HeaderMap, uri: Uri) -> 
                 .collect()
         })
         .unwrap_or_default();
+    let last_day = all_time.and_then(|all| all.report.period.to.clone());
     let (status, results, error) = match web.analyses.report_for_query(&pairs).await {
         Ok(latest) => (
             StatusCode::OK,
@@ -376,6 +378,7 @@ async fn map_page(State(web): State<Arc<Web>>, headers: HeaderMap, uri: Uri) -> 
         results,
         stored,
         stages,
+        last_day,
     };
     html(status, pages::map(&chrome, &journey, &view))
 }

@@ -280,6 +280,43 @@ pub struct MapView<'a> {
     pub stored: u64,
     /// Each stage's id, name and customers there now, for links to their lists.
     pub stages: Vec<(String, String, u64)>,
+    /// The last day with events (`YYYY-MM-DD`), which the quick periods end with.
+    pub last_day: Option<String>,
+}
+
+/// Links to the last 7, 30 and 90 days with events, keeping the breakdown.
+fn quick_periods(lang: Lang, last_day: Option<&str>, by: &str) -> String {
+    let Some(end) = last_day
+        .and_then(|d| d.parse::<jiff::civil::Date>().ok())
+        .and_then(|d| d.tomorrow().ok())
+    else {
+        return String::new();
+    };
+    let by = if by.is_empty() {
+        String::new()
+    } else {
+        format!("&amp;by={}", url_encode(by))
+    };
+    let mut out = format!(
+        "<p class=\"chips\" id=\"quick\"><span>{}</span>",
+        w(
+            lang,
+            "Last days with events:",
+            "Derniers jours avec des événements :"
+        )
+    );
+    for days in [7, 30, 90] {
+        let Ok(start) = end.checked_sub(jiff::Span::new().days(days)) else {
+            continue;
+        };
+        let _ = write!(
+            out,
+            "<a href=\"/?from={start}&amp;to={end}{by}\">{days} {}</a>",
+            w(lang, "days", "jours")
+        );
+    }
+    out.push_str("</p>");
+    out
 }
 
 /// The journey map with its measured numbers, the charts and the opportunities, under the
@@ -294,7 +331,7 @@ pub fn map(chrome: &Chrome<'_>, journey: &Journey, view: &MapView<'_>) -> String
          <label>{to_label}<input type=\"date\" name=\"to\" value=\"{to}\"></label>\
          <label>{by_label}<input name=\"by\" list=\"by-choices\" value=\"{by}\" placeholder=\"channel, persona, trait.plan…\"></label>\
          <datalist id=\"by-choices\"><option value=\"persona\"><option value=\"segment\"><option value=\"channel\"></datalist>\
-         <button>{apply}</button><a class=\"button quiet\" href=\"/\">{all}</a></form>{error}",
+         <button>{apply}</button><a class=\"button quiet\" href=\"/\">{all}</a></form>{quick}{error}",
         from_label = w(lang, "From", "Du"),
         to_label = w(lang, "To (not included)", "Au (exclu)"),
         by_label = w(lang, "Break down by", "Ventiler par"),
@@ -304,6 +341,7 @@ pub fn map(chrome: &Chrome<'_>, journey: &Journey, view: &MapView<'_>) -> String
         apply = w(lang, "Apply", "Appliquer"),
         all = w(lang, "All time", "Toute la période"),
         error = alert(view.error),
+        quick = quick_periods(lang, view.last_day.as_deref(), view.by),
     );
     match &view.results {
         Some((sections, computed_at, took_ms)) => {
@@ -934,6 +972,7 @@ mod tests {
             results: None,
             stored: 0,
             stages: Vec::new(),
+            last_day: Some("2026-04-05".into()),
         };
         let page = map(&chrome(true, Tab::Map), &journey(), &view);
         assert!(
