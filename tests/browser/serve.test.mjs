@@ -209,7 +209,7 @@ test('the web UI: setup, login, live map, timeline, segment export, CSRF', async
   assert.notEqual(lastMonth.stages[0].reached, report.stages[0].reached, 'a shorter period, other numbers');
 
   // A customer found by part of their user id; their timeline has their stage and events.
-  const known = places.find((p) => p.user_id && p.stage && p.segments.length > 0);
+  const known = places.find((p) => p.user_id && p.email && p.stage && p.segments.length > 0);
   await page.click('nav a[href="/customers"]');
   await page.fill('input[name=q]', known.user_id.slice(2));
   await Promise.all([page.waitForURL(/\/customers\?q=/), page.click('form.inline button')]);
@@ -222,6 +222,10 @@ test('the web UI: setup, login, live map, timeline, segment export, CSRF', async
     known.first_met.filter((at) => at !== null).length,
   );
   await screenshot(page, 'serve-customer.png');
+  // Their whole email address leads straight to their page.
+  await page.click('nav a[href="/customers"]');
+  await page.fill('input[name=q]', known.email.toUpperCase());
+  await Promise.all([page.waitForURL(`${base}/customers/${known.customer}`), page.click('form.inline button')]);
 
   // A segment exported from its page: the members `parcours customers --segment` lists.
   const segment = known.segments[0];

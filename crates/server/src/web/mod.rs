@@ -773,6 +773,21 @@ async fn customers_page(State(web): State<Arc<Web>>, headers: HeaderMap, uri: Ur
         Ok(found)
     })
     .await;
+    // The one customer with exactly this identifier (an email pasted from a ticket): their
+    // page at once.
+    if let Ok(found) = &found {
+        let exact: Vec<&parcours_store::Customer> = found
+            .iter()
+            .filter(|c| {
+                c.identifiers
+                    .iter()
+                    .any(|(_, v)| v.eq_ignore_ascii_case(&query))
+            })
+            .collect();
+        if let [one] = exact[..] {
+            return redirect(&format!("/customers/{}", one.id));
+        }
+    }
     match found {
         Ok(found) => html(
             StatusCode::OK,
