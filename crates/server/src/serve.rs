@@ -151,8 +151,14 @@ pub async fn serve(
     };
     if let Some(token) = setup_token {
         let address = listener.local_addr().map_err(ServeError::Http)?;
+        // Listening on every address (0.0.0.0): the link names this machine.
+        let host = if address.ip().is_unspecified() {
+            format!("localhost:{}", address.port())
+        } else {
+            address.to_string()
+        };
         tracing::warn!(
-            "no admin password yet: open http://{address}/setup?token={token} in a browser to choose it (the link works until one is set)"
+            "no admin password yet: open http://{host}/setup?token={token} in a browser to choose it (the link works until one is set)"
         );
     }
     let ops = Arc::new(Ops {
