@@ -441,14 +441,15 @@ async fn login(
     let checked = blocking(move || -> Result<Option<(Role, Option<i64>)>, String> {
         if secret.starts_with("vk_") {
             let keys = write_keys::list(&data).map_err(|e| e.to_string())?;
-            return Ok(keys
-                .iter()
-                .find(|k| {
-                    k.kind == KeyKind::View
-                        && k.revoked_at.is_none()
-                        && auth::same_secret(&k.key, &secret)
-                })
-                .map(|k| (Role::Viewer, Some(k.id))));
+            let viewer = keys.iter().find(|k| {
+                k.kind == KeyKind::View
+                    && k.revoked_at.is_none()
+                    && auth::same_secret(&k.key, &secret)
+            });
+            if let Some(key) = viewer {
+                return Ok(Some((Role::Viewer, Some(key.id))));
+            }
+            // Not a view key: it may still be an admin password that looks like one.
         }
         let hash = web_access::admin_password(&data).map_err(|e| e.to_string())?;
         Ok(hash
