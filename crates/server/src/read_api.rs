@@ -299,8 +299,20 @@ impl ReadApi {
 /// `/api/segments/{id}/members`, `/api/stages/{id}/customers`.
 pub fn routes(api: Arc<ReadApi>) -> Router {
     Router::new()
-        .route("/api/report", get(report))
-        .route("/api/opportunities", get(opportunities))
+        .route(
+            "/api/report",
+            get(|state, headers, uri| {
+                scoped(state, headers, uri, |l| ("report", json!(&*l.report)))
+            }),
+        )
+        .route(
+            "/api/opportunities",
+            get(|state, headers, uri| {
+                scoped(state, headers, uri, |l| {
+                    ("opportunities", json!(l.report.opportunities))
+                })
+            }),
+        )
         .route("/api/stats", get(stats))
         .route("/api/customer", get(customer))
         .route(
@@ -474,41 +486,25 @@ fn refuse(why: Unavailable) -> Response {
     refusal(status, &text, None)
 }
 
-/// `GET /api/report[?from=…&to=…&by=…]`.
-async fn report(
+/// `GET /api/report` and `/api/opportunities` (`?from=…&to=…&by=…`): the report of that
+/// scope, or what `part` keeps of it, with when it was computed.
+async fn scoped(
     State(api): State<Arc<ReadApi>>,
     headers: HeaderMap,
     uri: axum::http::Uri,
+    part: fn(&Latest) -> (&'static str, serde_json::Value),
 ) -> Response {
     if !api.authorized(&headers) {
         return unauthorized();
     }
     match scoped_report(&api, &uri).await {
-        Ok(latest) => answer(
-            StatusCode::OK,
-            json!({ "computed_at": latest.computed_at, "took_ms": latest.took_ms, "report": &*latest.report }),
-        ),
-        Err(response) => response,
-    }
-}
-
-/// `GET /api/opportunities[?from=…&to=…&by=…]`.
-async fn opportunities(
-    State(api): State<Arc<ReadApi>>,
-    headers: HeaderMap,
-    uri: axum::http::Uri,
-) -> Response {
-    if !api.authorized(&headers) {
-        return unauthorized();
-    }
-    match scoped_report(&api, &uri).await {
-        Ok(latest) => answer(
-            StatusCode::OK,
-            json!({
-                "computed_at": latest.computed_at,
-                "opportunities": latest.report.opportunities,
-            }),
-        ),
+        Ok(latest) => {
+            let (name, value) = part(&latest);
+            answer(
+                StatusCode::OK,
+                json!({ "computed_at": latest.computed_at, "took_ms": latest.took_ms, name: value }),
+            )
+        }
         Err(response) => response,
     }
 }
