@@ -849,6 +849,20 @@ async fn customer_page(
 }
 
 impl Web {
+    /// A refusal unless the session is the admin's: only the admin manages keys.
+    fn admin_only(&self, session: &Session) -> Result<(), Response> {
+        if session.role == Role::Admin {
+            return Ok(());
+        }
+        Err(self.refusal(
+            StatusCode::FORBIDDEN,
+            [
+                "Only the admin manages keys.",
+                "Seul l'administrateur gère les clés.",
+            ],
+        ))
+    }
+
     /// The keys page, for an admin; `created` is shown whole.
     async fn keys_response(
         &self,
@@ -856,14 +870,8 @@ impl Web {
         created: Option<write_keys::WriteKey>,
         error: Option<&str>,
     ) -> Response {
-        if session.role != Role::Admin {
-            return self.refusal(
-                StatusCode::FORBIDDEN,
-                [
-                    "Only the admin manages keys.",
-                    "Seul l'administrateur gère les clés.",
-                ],
-            );
+        if let Err(response) = self.admin_only(session) {
+            return response;
         }
         let data = self.data.clone();
         match blocking(move || write_keys::list(&data).map_err(|e| e.to_string())).await {
@@ -897,14 +905,8 @@ async fn create_key(State(web): State<Arc<Web>>, headers: HeaderMap, body: Bytes
         Ok(post) => post,
         Err(response) => return response,
     };
-    if session.role != Role::Admin {
-        return web.refusal(
-            StatusCode::FORBIDDEN,
-            [
-                "Only the admin manages keys.",
-                "Seul l'administrateur gère les clés.",
-            ],
-        );
+    if let Err(response) = web.admin_only(&session) {
+        return response;
     }
     let name = field(&fields, "name").trim().to_string();
     let kind = match field(&fields, "kind") {
@@ -957,14 +959,8 @@ async fn revoke_key(
         Ok(post) => post,
         Err(response) => return response,
     };
-    if session.role != Role::Admin {
-        return web.refusal(
-            StatusCode::FORBIDDEN,
-            [
-                "Only the admin manages keys.",
-                "Seul l'administrateur gère les clés.",
-            ],
-        );
+    if let Err(response) = web.admin_only(&session) {
+        return response;
     }
     let Ok(id) = id.parse::<i64>() else {
         return web.refusal(
