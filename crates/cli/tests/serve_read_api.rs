@@ -34,9 +34,9 @@ fn the_read_api_serves_the_analysis_of_the_store_to_view_keys() {
     .trim()
     .to_string();
     assert!(view.starts_with("vk_"));
-    let expected: Value = serde_json::from_slice(&parcours(
-        &dir,
-        &[
+    // `parcours analyze --format json` on the store as it is now, with `extra` flags.
+    let analyze = |extra: &[&str]| -> Value {
+        let mut args = vec![
             "analyze",
             "-j",
             "journey.toml",
@@ -44,9 +44,11 @@ fn the_read_api_serves_the_analysis_of_the_store_to_view_keys() {
             "data",
             "--format",
             "json",
-        ],
-    ))
-    .unwrap();
+        ];
+        args.extend_from_slice(extra);
+        serde_json::from_slice(&parcours(&dir, &args)).unwrap()
+    };
+    let expected = analyze(&[]);
 
     let addr = free_port();
     let journey = dir.join("journey.toml");
@@ -91,25 +93,7 @@ fn the_read_api_serves_the_analysis_of_the_store_to_view_keys() {
     assert_eq!(report["opportunities"], expected["opportunities"]);
     // Another period and a breakdown, as `parcours analyze --from --to --by` gives them.
     let from = expected["period"]["from"].as_str().unwrap()[..10].to_string();
-    let scoped: Value = serde_json::from_slice(&parcours(
-        &dir,
-        &[
-            "analyze",
-            "-j",
-            "journey.toml",
-            "--data",
-            "data",
-            "--format",
-            "json",
-            "--from",
-            &from,
-            "--to",
-            "2100-01-01",
-            "--by",
-            "channel",
-        ],
-    ))
-    .unwrap();
+    let scoped = analyze(&["--from", &from, "--to", "2100-01-01", "--by", "channel"]);
     let (status, body) = get(
         &format!("/api/report?from={from}&to=2100-01-01&by=channel"),
         &bearer,
