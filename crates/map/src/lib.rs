@@ -27,6 +27,8 @@ use std::path::Path;
 
 use parcours_journey::Journey;
 
+pub use html::document;
+
 /// Escapes text for HTML and XML content and attribute values.
 pub fn escape(text: &str) -> String {
     svg::escape(text)

@@ -124,26 +124,12 @@ fn kind_label(kind: OpportunityKind, fmt: Fmt) -> &'static str {
 
 /// The whole report as one HTML page.
 pub fn html(journey: &Journey, report: &Report) -> String {
-    format!(
-        r#"<!doctype html>
-<html lang="{lang}">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="Parcours">
-<title>{title}</title>
-<style>
-{style}</style>
-</head>
-<body>
-{body}
-</body>
-</html>
-"#,
-        lang = journey.lang.as_str(),
-        title = escape(&journey.name),
-        style = style(),
-        body = sections(journey, report),
+    parcours_map::document(
+        journey.lang,
+        &journey.name,
+        "",
+        &style(),
+        &sections(journey, report),
     )
 }
 

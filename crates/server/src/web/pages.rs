@@ -122,15 +122,8 @@ fn document(lang: Lang, title: &str, refresh: Option<u32>, body: &str) -> String
     let refresh = refresh
         .map(|s| format!("<meta http-equiv=\"refresh\" content=\"{s}\">\n"))
         .unwrap_or_default();
-    format!(
-        "<!doctype html>\n<html lang=\"{lang}\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <meta name=\"generator\" content=\"Parcours\">\n{refresh}<title>{title} · Parcours</title>\n\
-         <style>\n{report}{STYLE}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n",
-        lang = lang.as_str(),
-        title = escape(title),
-        report = parcours_report::style(),
-    )
+    let style = parcours_report::style() + STYLE;
+    parcours_map::document(lang, &format!("{title} · Parcours"), &refresh, &style, body)
 }
 
 /// A page of a session: the navigation bar, then `main`.
